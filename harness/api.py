@@ -1,0 +1,22 @@
+"""The names a backend may provide, grouped by the part of the ``torch.ao.pruning`` contract they serve."""
+
+from __future__ import annotations
+
+SPARSIFIER_API: tuple[str, ...] = (
+    "BaseSparsifier",
+    "FakeSparsity",
+    "WeightNormSparsifier",
+    "NearlyDiagonalSparsifier",
+)
+"""Element-wise sparsifiers: masks attached as parametrizations, squashed later."""
+
+PRUNER_API: tuple[str, ...] = (
+    "BaseStructuredSparsifier",
+    "FakeStructuredSparsity",
+    "SaliencyPruner",
+    "LSTMSaliencyPruner",
+    "FPGMPruner",
+)
+"""Structured pruners: row masks, then ``prune()`` physically removes rows and channels."""
+
+API_NAMES: tuple[str, ...] = SPARSIFIER_API + PRUNER_API

@@ -1,0 +1,139 @@
+"""Resolving ``--backend`` values into ``Backend`` objects: built-ins, entry points, import paths.
+
+A backend is any namespace exposing some of ``harness.api.API_NAMES`` with ``torch.ao.pruning``
+semantics, plus optional ``name``, ``version``, ``capabilities`` and ``xfails`` (a path to an
+expected-failures file). The harness resolves it once; tests reach its names through
+``Backend.get``, which turns a missing name into an *unsupported* outcome rather than an error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from .api import API_NAMES
+from .errors import UnsupportedError, UsageError
+
+BUILTIN_BACKENDS: dict[str, str] = {
+    "reference": "reference_impl",
+    "torch": "harness.backends.torch_ao",
+}
+"""Built-in backend names and the import path that provides each."""
+
+ENTRY_POINT_GROUP = "prunebench.backends"
+DEFAULT_BACKEND = "reference"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One implementation of the contract under test, resolved from a ``--backend`` value."""
+
+    name: str
+    namespace: Any = field(repr=False, compare=False)
+    source: str = ""
+    version: str = "unknown"
+    capabilities: frozenset[str] = frozenset()
+    xfails_file: Path | None = None
+
+    def provides(self, api_name: str) -> bool:
+        return getattr(self.namespace, _checked(api_name), None) is not None
+
+    def provided(self) -> list[str]:
+        """The contract names this backend exposes, in API order."""
+        return [api_name for api_name in API_NAMES if self.provides(api_name)]
+
+    def get(self, api_name: str) -> Any:
+        """The backend's ``api_name``; raises ``UnsupportedError`` naming it when the backend lacks it."""
+        value = getattr(self.namespace, _checked(api_name), None)
+        if value is None:
+            raise UnsupportedError(f"backend {self.name!r} does not provide {api_name}")
+        return value
+
+
+def _checked(api_name: str) -> str:
+    if api_name not in API_NAMES:
+        raise KeyError(f"{api_name!r} is not part of the contract; known names: {', '.join(API_NAMES)}")
+    return api_name
+
+
+def entry_point_backends() -> dict[str, importlib.metadata.EntryPoint]:
+    """Backends installed by other packages under the ``prunebench.backends`` entry-point group."""
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def known_backend_names() -> list[str]:
+    return sorted(BUILTIN_BACKENDS) + sorted(set(entry_point_backends()) - set(BUILTIN_BACKENDS))
+
+
+def _usage(value: str, why: str) -> UsageError:
+    return UsageError(
+        f"cannot use backend {value!r}: {why}. Use a built-in ({', '.join(sorted(BUILTIN_BACKENDS))}), "
+        f"an installed entry point ({', '.join(sorted(entry_point_backends())) or 'none installed'}) "
+        "or an import path 'pkg.module' / 'pkg.module:attribute'"
+    )
+
+
+def _import_path(value: str) -> Any:
+    module_path, _, attribute = value.partition(":")
+    try:
+        namespace: Any = importlib.import_module(module_path)
+    except ImportError as error:
+        raise _usage(value, f"importing {module_path!r} failed ({type(error).__name__}: {error})") from error
+    except Exception as error:  # a backend whose import crashes must not take the harness down
+        raise _usage(value, f"importing {module_path!r} raised {type(error).__name__}: {error}") from error
+    for part in filter(None, attribute.split(".")):
+        if not hasattr(namespace, part):
+            raise _usage(value, f"{module_path!r} has no attribute {part!r}")
+        namespace = getattr(namespace, part)
+    return namespace
+
+
+def _load_namespace(value: str) -> tuple[Any, str]:
+    if value in BUILTIN_BACKENDS:
+        return _import_path(BUILTIN_BACKENDS[value]), BUILTIN_BACKENDS[value]
+    entry_points = entry_point_backends()
+    if value in entry_points:
+        try:
+            return entry_points[value].load(), entry_points[value].value
+        except Exception as error:
+            raise _usage(value, f"loading its entry point raised {type(error).__name__}: {error}") from error
+    if not value or not all(part.isidentifier() for part in value.replace(":", ".").split(".")):
+        raise _usage(value, "it is neither a known name nor an import path")
+    return _import_path(value), value
+
+
+def resolve_backend(value: str) -> Backend:
+    """Turn one ``--backend`` value into a ``Backend`` or raise a ``UsageError`` that lists the options."""
+    namespace, source = _load_namespace(value.strip())
+    backend = Backend(
+        name=str(getattr(namespace, "name", None) or value),
+        namespace=namespace,
+        source=source,
+        version=str(getattr(namespace, "version", None) or getattr(namespace, "__version__", "unknown")),
+        capabilities=frozenset(getattr(namespace, "capabilities", ()) or ()),
+        xfails_file=Path(namespace.xfails) if getattr(namespace, "xfails", None) else None,
+    )
+    if not backend.provided():
+        raise _usage(value, f"it provides none of the contract's names ({', '.join(API_NAMES)})")
+    return backend
+
+
+def resolve_backends(values: str) -> list[Backend]:
+    """Resolve a comma-separated list; two values resolving to the same name are a usage error."""
+    backends = [resolve_backend(value) for value in values.split(",") if value.strip()]
+    if not backends:
+        raise UsageError(f"--backend needs at least one backend, got {values!r}")
+    names = [backend.name for backend in backends]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise UsageError(f"backends {duplicates} were selected twice (from {values!r})")
+    return backends
+
+
+def backend_module(namespace: Any) -> ModuleType | None:
+    """The module behind a namespace, for reporting where a backend came from."""
+    return namespace if isinstance(namespace, ModuleType) else None

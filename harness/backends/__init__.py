@@ -1,0 +1,1 @@
+"""Built-in backends that are not prunebench's own reference (adapters to other implementations)."""

@@ -1,0 +1,248 @@
+"""The pytest plugin: selects backends, parametrizes the device/dtype matrix, keeps the scoreboard.
+
+Loaded through the ``pytest11`` entry point. Tests opt in by requesting the ``backend``, ``device``
+or ``dtype`` fixtures; ``@pytest.mark.requires("Name", ...)`` turns a missing backend name into an
+*unsupported* outcome, and expected-failure files mark known bugs as strict xfails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import warnings
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from .atomic import write_text_atomic
+from .backend import DEFAULT_BACKEND, Backend, resolve_backends
+from .errors import UnsupportedError, UsageError
+from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
+from .scoreboard import Scoreboard, classify, suite_of
+from .xfails import ExpectedFailure, load_xfails, match_xfail
+
+BACKEND_ENV = "PRUNEBENCH_BACKEND"
+_STATE = pytest.StashKey["PluginState"]()
+_BACKEND_PROPERTY = "prunebench_backend"
+_SEED_PROPERTY = "prunebench_seed"
+
+
+class PluginState:
+    """What the plugin resolved once per session: backends, matrix, expected failures, scoreboard."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        option = config.option
+        try:
+            self.backends: list[Backend] = resolve_backends(
+                option.prunebench_backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
+            )
+            self.devices = parse_devices(option.prunebench_device)
+            self.dtypes = parse_dtypes(option.prunebench_dtype)
+            self.user_xfails = [e for path in option.prunebench_xfails for e in load_xfails(Path(path))]
+            self.backend_xfails = {
+                backend.name: load_xfails(backend.xfails_file) if backend.xfails_file else []
+                for backend in self.backends
+            }
+        except UsageError as error:
+            raise pytest.UsageError(str(error)) from None
+        self.scoreboard = Scoreboard()
+        self.collected_functions: set[str] = set()
+
+    def xfail_for(self, backend: str, short_id: str) -> ExpectedFailure | None:
+        return match_xfail(short_id, self.backend_xfails.get(backend, [])) or match_xfail(short_id, self.user_xfails)
+
+    def stale_xfails(self) -> list[ExpectedFailure]:
+        """Entries naming a test function that no longer exists in a module that was collected.
+
+        An entry for a device or dtype outside this run's matrix is not stale, merely idle.
+        """
+        entries = self.user_xfails + [e for es in self.backend_xfails.values() for e in es]
+        modules = {function.split("::", 1)[0] for function in self.collected_functions}
+        return [
+            entry
+            for entry in entries
+            if not entry.matched
+            and entry.prefix.split("::", 1)[0] in modules
+            and entry.prefix.split("[", 1)[0] not in self.collected_functions
+        ]
+
+
+def short_test_id(nodeid: str) -> str:
+    """``suites/test_x.py::test_y[a-b]`` -> ``test_x.py::test_y[a-b]``: independent of the rootdir."""
+    path, sep, rest = nodeid.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest
+
+
+def seed_for(nodeid: str) -> int:
+    """A stable per-test seed: re-running one test id reproduces its random inputs exactly."""
+    return zlib.crc32(short_test_id(nodeid).encode())
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("prunebench", "prunebench conformance harness")
+    group.addoption(
+        "--backend",
+        dest="prunebench_backend",
+        default=None,
+        help="backend(s) under test, comma-separated: built-in name (reference, torch), entry point, "
+        f"or import path pkg.mod[:attr]. Default: ${BACKEND_ENV} or '{DEFAULT_BACKEND}'.",
+    )
+    group.addoption(
+        "--device",
+        dest="prunebench_device",
+        default=None,
+        help="devices, comma-separated (cpu, cuda). Default: every available device.",
+    )
+    group.addoption(
+        "--dtype",
+        dest="prunebench_dtype",
+        default=None,
+        help=f"weight dtypes, comma-separated ({', '.join(DTYPES)}). Default: float32.",
+    )
+    group.addoption(
+        "--xfails",
+        dest="prunebench_xfails",
+        action="append",
+        default=[],
+        help="expected-failures file of 'TEST_ID_PREFIX | reason' lines (repeatable).",
+    )
+    group.addoption(
+        "--scoreboard-json",
+        dest="prunebench_scoreboard_json",
+        default=None,
+        help="also write the scoreboard as JSON to this path (atomically).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requires(*names): backend names the test needs")
+    state = PluginState(config)
+    config.stash[_STATE] = state
+    config.pluginmanager.register(ScoreboardRecorder(state.scoreboard), "prunebench-scoreboard")
+
+
+def _state(config: pytest.Config) -> PluginState:
+    return config.stash[_STATE]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = _state(config)
+    lines = [f"prunebench: torch {torch.__version__}, devices {state.devices}, dtypes {state.dtypes}"]
+    for backend in state.backends:
+        lines.append(
+            f"prunebench backend {backend.name} {backend.version} ({backend.source}): "
+            f"{len(backend.provided())} of 9 names"
+        )
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    state = _state(metafunc.config)
+    if "backend" in metafunc.fixturenames:
+        params = [pytest.param(backend, id=backend.name) for backend in state.backends]
+        metafunc.parametrize("backend", params)
+    if "device" in metafunc.fixturenames:
+        params = []
+        for device in state.devices:
+            reason = device_unavailable_reason(device)
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            params.append(pytest.param(device, id=device, marks=marks))
+        metafunc.parametrize("device", params)
+    if "dtype" in metafunc.fixturenames:
+        metafunc.parametrize("dtype", [pytest.param(DTYPES[name], id=name) for name in state.dtypes])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = _state(config)
+    for item in items:
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+        if not isinstance(backend, Backend):
+            continue
+        short_id = short_test_id(item.nodeid)
+        state.collected_functions.add(short_id.split("[", 1)[0])
+        item.user_properties.append((_BACKEND_PROPERTY, backend.name))
+        item.user_properties.append((_SEED_PROPERTY, seed_for(item.nodeid)))
+        missing = [n for m in item.iter_markers("requires") for n in m.args if not backend.provides(n)]
+        if missing:
+            reason = f"unsupported: backend {backend.name!r} does not provide {', '.join(missing)}"
+            item.add_marker(pytest.mark.skip(reason=reason))
+            continue
+        expected = state.xfail_for(backend.name, short_id)
+        if expected is not None:
+            item.add_marker(pytest.mark.xfail(reason=f"{expected.reason} [{expected.source}]", strict=True))
+    for entry in state.stale_xfails():
+        warnings.warn(
+            f"expected failure {entry.prefix!r} ({entry.source}) names a test that does not exist: stale entry?",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _prunebench_seed(request: pytest.FixtureRequest) -> Iterator[int]:
+    """Seed torch and random from the test id, so a failing id reproduces exactly when re-run."""
+    seed = seed_for(request.node.nodeid)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    yield seed
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
+    """A backend name looked up inside a test and missing becomes *unsupported*, not an error."""
+    try:
+        return (yield)
+    except UnsupportedError as error:
+        pytest.skip(f"unsupported: {error}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    properties = dict(item.user_properties)
+    if report.failed and _SEED_PROPERTY in properties:
+        report.sections.append(
+            ("prunebench", f"seed {properties[_SEED_PROPERTY]} (derived from the test id; rerun the id)")
+        )
+    return report
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return None
+
+
+class ScoreboardRecorder:
+    """Counts each test's outcome; registered per session (under xdist it sees the workers' reports)."""
+
+    def __init__(self, scoreboard: Scoreboard) -> None:
+        self.scoreboard = scoreboard
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        backend = dict(report.user_properties).get(_BACKEND_PROPERTY)
+        if backend is None:
+            return
+        skip_reason = _skip_reason(report)
+        outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"))
+        if outcome is None:
+            return
+        reason = getattr(report, "wasxfail", None) if outcome == "xfailed" else skip_reason
+        self.scoreboard.record(backend, suite_of(report.nodeid), outcome, reason)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    if not state.scoreboard.counts:
+        return
+    terminalreporter.section("prunebench scoreboard")
+    terminalreporter.write_line(state.scoreboard.render())
+    path = config.option.prunebench_scoreboard_json
+    if path and not hasattr(config, "workerinput"):
+        write_text_atomic(path, json.dumps(state.scoreboard.as_dict(), indent=2) + "\n")

@@ -1,0 +1,23 @@
+"""prunebench's reference implementation of the ``torch.ao.pruning`` contract, written from scratch.
+
+Importable as a backend on its own (``--backend=reference_impl``): it exports every name of the
+sparsifier and structured-pruner APIs.
+"""
+
+from __future__ import annotations
+
+from .base_sparsifier import BaseSparsifier
+from .fake_sparsity import FakeSparsity, FakeStructuredSparsity
+from .nearly_diagonal_sparsifier import NearlyDiagonalSparsifier
+from .weight_norm_sparsifier import WeightNormSparsifier
+
+name = "reference"
+version = "0.1.0"
+
+__all__ = [
+    "BaseSparsifier",
+    "FakeSparsity",
+    "FakeStructuredSparsity",
+    "NearlyDiagonalSparsifier",
+    "WeightNormSparsifier",
+]

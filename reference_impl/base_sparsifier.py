@@ -1,0 +1,262 @@
+"""``BaseSparsifier``: the lifecycle every sparsifier shares (prepare, step, state, squash, convert).
+
+Subclasses implement one method, ``update_mask(module, tensor_name, **group)``, which writes the new
+mask *in place* into ``module.parametrizations[tensor_name][0].mask``. Everything else — config
+resolution, parametrization, persistence, squashing and module swapping — lives here.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrize import type_before_parametrizations
+
+from .config import build_groups, config_for_modules, saved_group
+from .fake_sparsity import FakeSparsity
+from .tensor_fqn import locate_tensor
+
+SUPPORTED_MODULES: frozenset[type[nn.Module]] = frozenset({nn.Linear})
+"""Module types that ``prepare(model, config=None)`` sparsifies."""
+
+
+class BaseSparsifier(abc.ABC):
+    """Base of all element-wise sparsifiers.
+
+    ``defaults`` are per-tensor settings (``sparsity_level``, ...) that each config entry may
+    override. ``groups`` holds one dict per sparsified tensor; ``state[tensor_fqn]["mask"]`` is the
+    very mask tensor the parametrization applies, so it can be inspected or saved.
+    """
+
+    supported_modules: frozenset[type[nn.Module]] = SUPPORTED_MODULES
+
+    def __init__(self, defaults: Mapping[str, Any] | None = None) -> None:
+        if defaults is not None and not isinstance(defaults, Mapping):
+            raise TypeError(f"defaults must be a dict or None, got {type(defaults).__name__}")
+        self.defaults: dict[str, Any] = dict(defaults or {})
+        self.state: dict[str, dict[str, Any]] = defaultdict(dict)
+        self.groups: list[dict[str, Any]] = []
+        self.enable_mask_update = True
+        self.model: nn.Module | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def prepare(self, model: nn.Module, config: Sequence[Mapping[str, Any]] | None) -> None:
+        """Attach a mask parametrization to every configured tensor of ``model`` (in place).
+
+        ``config=None`` sparsifies the weight of every supported module at any depth. The whole
+        config is validated before the model is modified.
+        """
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"prepare expects an nn.Module, got {type(model).__name__}")
+        if config is None:
+            config = config_for_modules(model, self.supported_modules)
+        groups = build_groups(model, self.defaults, config)
+        for group in groups:
+            self.validate_group(group)
+        self.model = model
+        self.config = config
+        self.groups = groups
+        self._prepare()
+
+    def validate_group(self, group: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook, empty by design
+        """Reject settings this sparsifier cannot honour; called at prepare time, before any change.
+
+        Subclasses override this to check their own keys and raise an error that names the value.
+        """
+
+    def _prepare(self) -> None:
+        """Register a mask parametrization on each group's tensor, initialised to keep everything."""
+        for group in self.groups:
+            module, tensor_name = group["module"], group["tensor_name"]
+            tensor = getattr(module, tensor_name)
+            mask = group.get("mask")
+            if mask is None:
+                mask = torch.ones(tensor.shape, dtype=torch.bool, device=tensor.device)
+            parametrization = group.get("parametrization", FakeSparsity)
+            parametrize.register_parametrization(module, tensor_name, parametrization(mask))
+            self.state[group["tensor_fqn"]]["mask"] = _attached_mask(module, tensor_name)
+
+    def step(self, use_path: bool = True) -> None:
+        """Recompute every mask, unless ``enable_mask_update`` is False (then masks are frozen)."""
+        if not self.enable_mask_update:
+            return
+        with torch.no_grad():
+            for group in self.groups:
+                self.update_mask(**group)
+
+    @abc.abstractmethod
+    def update_mask(self, module: nn.Module, tensor_name: str, **kwargs: Any) -> None:
+        """Write the new mask of ``module.<tensor_name>`` in place."""
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"state": {tensor_fqn: {"mask": ...}}, "groups": [...]}`` without live-model references."""
+        return {
+            "state": {fqn: dict(entry) for fqn, entry in self.state.items()},
+            "groups": [saved_group(group) for group in self.groups],
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
+        """Restore masks and groups into the model given to ``prepare``; ``state_dict`` is not mutated.
+
+        With ``strict=False`` entries naming tensors the model lacks are ignored instead of raising.
+        """
+        if self.model is None:
+            raise RuntimeError("load_state_dict needs the model: call prepare(model, config) first")
+        for key in ("state", "groups"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry; expected keys 'state' and 'groups'")
+        groups = []
+        for saved in copy.deepcopy(list(state_dict["groups"])):
+            try:
+                location = locate_tensor(self.model, saved["tensor_fqn"])
+            except ValueError:
+                if strict:
+                    raise
+                continue
+            saved.update(location.as_group_keys())
+            groups.append(saved)
+        state: dict[str, dict[str, Any]] = defaultdict(dict)
+        for group in groups:
+            saved_state = dict(state_dict["state"].get(group["tensor_fqn"], {}))
+            mask = self._restore_mask(group, saved_state.pop("mask", None))
+            state[group["tensor_fqn"]] = {"mask": mask, **copy.deepcopy(saved_state)}
+        self.groups, self.state = groups, state
+
+    def _restore_mask(self, group: Mapping[str, Any], saved_mask: torch.Tensor | None) -> torch.Tensor:
+        """Copy ``saved_mask`` into the tensor's mask parametrization, attaching one if needed."""
+        module, tensor_name = group["module"], group["tensor_name"]
+        tensor = getattr(module, tensor_name)
+        if _find_mask_parametrization(module, tensor_name) is None:
+            ones = torch.ones(tensor.shape, dtype=torch.bool, device=tensor.device)
+            parametrize.register_parametrization(module, tensor_name, FakeSparsity(ones))
+        mask = _attached_mask(module, tensor_name)
+        if saved_mask is not None:
+            if tuple(saved_mask.shape) != tuple(mask.shape):
+                raise ValueError(
+                    f"saved mask for {group['tensor_fqn']!r} has shape {tuple(saved_mask.shape)}, "
+                    f"but that tensor has shape {tuple(mask.shape)}: is the state from another model?"
+                )
+            mask.copy_(saved_mask.to(mask.device) != 0 if mask.dtype == torch.bool else saved_mask)
+        return mask
+
+    # -- finishing ---------------------------------------------------------------------------
+
+    def squash_mask(
+        self,
+        params_to_keep: Sequence[str] | None = None,
+        params_to_keep_per_layer: Mapping[str, Sequence[str]] | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        """Bake each mask into its tensor and remove the parametrization.
+
+        ``params_to_keep`` names group keys to keep on every module as ``module.sparse_params``;
+        ``params_to_keep_per_layer`` maps a module fqn to further keys for that module only.
+        """
+        for group in self.groups:
+            module, tensor_name = group["module"], group["tensor_name"]
+            kept = _pick_params(group, params_to_keep or ())
+            kept.update(_pick_params(group, (params_to_keep_per_layer or {}).get(group["module_fqn"], ())))
+            if parametrize.is_parametrized(module, tensor_name):
+                parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+            if kept:
+                module.sparse_params = kept
+
+    def convert(
+        self,
+        module: nn.Module,
+        mapping: Mapping[type[nn.Module], type[nn.Module]] | None = None,
+        inplace: bool = False,
+        parameterization: type[nn.Module] = FakeSparsity,
+    ) -> nn.Module:
+        """Swap every sparsified submodule whose type is in ``mapping`` for ``mapping[type].from_dense``.
+
+        Submodules without a ``parameterization`` are left exactly as they are, of their own type.
+        """
+        if mapping is None:
+            raise NotImplementedError(
+                "convert needs an explicit mapping such as {nn.Linear: MySparseLinear}; no default mapping is generated"
+            )
+        if not inplace:
+            module = copy.deepcopy(module)
+        for name, child in list(module.named_children()):
+            if _carries(child, parameterization) and type_before_parametrizations(child) in mapping:
+                module._modules[name] = _swap(child, mapping[type_before_parametrizations(child)])
+            else:
+                self.convert(child, mapping, inplace=True, parameterization=parameterization)
+        return module
+
+    # -- pickling and display ------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"defaults": self.defaults, "state": self.state, "groups": self.groups}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.groups):
+            lines.append(f"\tGroup {index}")
+            lines.append(f"\t    module: {group['module']}")
+            lines += [f"\t    {key}: {group[key]}" for key in sorted(group) if key != "module"]
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _find_mask_parametrization(module: nn.Module, tensor_name: str) -> nn.Module | None:
+    """The first parametrization of ``module.<tensor_name>`` that carries a ``mask`` buffer."""
+    if not parametrize.is_parametrized(module, tensor_name):
+        return None
+    for parametrization in module.parametrizations[tensor_name]:
+        if isinstance(getattr(parametrization, "mask", None), torch.Tensor):
+            return parametrization
+    return None
+
+
+def _attached_mask(module: nn.Module, tensor_name: str) -> torch.Tensor:
+    parametrization = _find_mask_parametrization(module, tensor_name)
+    if parametrization is None:
+        raise RuntimeError(f"{type(module).__name__}.{tensor_name} carries no mask parametrization")
+    return parametrization.mask
+
+
+def _pick_params(group: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The named group entries; a key the group does not have is an error naming it."""
+    missing = [key for key in keys if key not in group]
+    if missing:
+        raise ValueError(
+            f"cannot keep {missing} for {group['tensor_fqn']!r}: its group has only "
+            f"{sorted(k for k in group if k != 'module')}"
+        )
+    return {key: group[key] for key in keys}
+
+
+def _carries(module: nn.Module, parametrization_type: type[nn.Module]) -> bool:
+    if not parametrize.is_parametrized(module):
+        return False
+    return any(isinstance(p, parametrization_type) for plist in module.parametrizations.values() for p in plist)
+
+
+def _swap(module: nn.Module, target: type[nn.Module]) -> nn.Module:
+    """``target.from_dense(module)``, keeping the module's forward hooks and its device."""
+    replacement = target.from_dense(module)
+    for hook in module._forward_pre_hooks.values():
+        replacement.register_forward_pre_hook(hook)
+    for hook in module._forward_hooks.values():
+        replacement.register_forward_hook(hook)
+    devices = {t.device for t in [*module.parameters(), *module.buffers()]}
+    if len(devices) > 1:
+        raise ValueError(f"cannot convert a module spread over several devices: {sorted(map(str, devices))}")
+    if devices:
+        replacement.to(next(iter(devices)))
+    return replacement

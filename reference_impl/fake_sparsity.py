@@ -1,0 +1,68 @@
+"""Mask parametrizations: the element-wise ``FakeSparsity`` and the row-wise ``FakeStructuredSparsity``.
+
+Masks are stored as ``bool`` tensors and applied with ``torch.where`` rather than a multiply, for
+two reasons torch's float masks get wrong: the parametrized weight keeps the layer's dtype (a float32
+mask times an fp16 weight promotes it and breaks the layer's forward), and a masked-out ``inf`` or
+``nan`` weight becomes an exact zero instead of ``nan`` (``0 * inf``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _apply_mask(mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Zero ``weight`` where ``mask`` is false (bool) or zero (any other dtype), keeping its dtype."""
+    keep = mask if mask.dtype == torch.bool else mask != 0
+    return torch.where(keep, weight, torch.zeros((), dtype=weight.dtype, device=weight.device))
+
+
+class FakeSparsity(nn.Module):
+    """Element-wise mask parametrization: the parametrized tensor is ``weight`` with masked entries zeroed.
+
+    The ``mask`` buffer is updated in place by sparsifiers, never replaced, so references held in a
+    sparsifier's ``state`` stay valid. Masks are owned by the sparsifier's state, which is why this
+    module contributes nothing to the model's ``state_dict``.
+    """
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.mask.shape != weight.shape:
+            raise ValueError(
+                f"FakeSparsity mask has shape {tuple(self.mask.shape)} but the tensor it masks has "
+                f"shape {tuple(weight.shape)}; they must be equal"
+            )
+        return _apply_mask(self.mask, weight)
+
+    def state_dict(self, *args, **kwargs):
+        """Masks are saved by the sparsifier, not by the model they parametrize."""
+        return {}
+
+
+class FakeStructuredSparsity(nn.Module):
+    """Row-wise mask parametrization: ``mask[i]`` keeps or removes the whole slice ``weight[i]``.
+
+    Used by structured pruners, whose masks select output rows (Linear) or filters (Conv2d) that
+    ``prune()`` later removes physically.
+    """
+
+    def __init__(self, mask: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        if self.mask.dim() != 1 or self.mask.shape[0] != weight.shape[0]:
+            raise ValueError(
+                f"FakeStructuredSparsity mask has shape {tuple(self.mask.shape)}; expected one entry "
+                f"per row of the tensor it masks, shape ({weight.shape[0]},)"
+            )
+        row_shape = (-1,) + (1,) * (weight.dim() - 1)
+        return _apply_mask(self.mask.reshape(row_shape), weight)
+
+    def state_dict(self, *args, **kwargs):
+        """Masks are saved by the pruner, not by the model they parametrize."""
+        return {}

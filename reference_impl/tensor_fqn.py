@@ -1,0 +1,68 @@
+"""Resolving ``tensor_fqn`` strings ("encoder.0.weight") to the module and tensor they name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+from torch.nn.utils import parametrize
+
+
+@dataclass(frozen=True)
+class TensorLocation:
+    """Where a configured tensor lives: its owning module, that module's fqn and the tensor's name."""
+
+    module: nn.Module
+    module_fqn: str
+    tensor_name: str
+    tensor_fqn: str
+
+    def as_group_keys(self) -> dict[str, object]:
+        """The keys a sparsifier group carries about its tensor's location."""
+        return {
+            "module": self.module,
+            "module_fqn": self.module_fqn,
+            "tensor_name": self.tensor_name,
+            "tensor_fqn": self.tensor_fqn,
+        }
+
+
+def split_tensor_fqn(tensor_fqn: str) -> tuple[str, str]:
+    """Split ``"a.b.weight"`` into ``("a.b", "weight")``; a bare ``"weight"`` belongs to the root."""
+    module_fqn, _, tensor_name = tensor_fqn.rpartition(".")
+    return module_fqn, tensor_name
+
+
+def has_tensor(module: nn.Module, tensor_name: str) -> bool:
+    """Whether ``module`` owns a parameter or buffer ``tensor_name``, parametrized or not."""
+    if parametrize.is_parametrized(module, tensor_name):
+        return True
+    return tensor_name in module._parameters or tensor_name in module._buffers
+
+
+def locate_tensor(model: nn.Module, tensor_fqn: object) -> TensorLocation:
+    """Find the tensor named by ``tensor_fqn`` in ``model`` or raise an error that names it."""
+    if not isinstance(tensor_fqn, str) or not tensor_fqn:
+        raise TypeError(f"tensor_fqn must be a non-empty string such as 'linear1.weight', got {tensor_fqn!r}")
+    module_fqn, tensor_name = split_tensor_fqn(tensor_fqn.lstrip("."))
+    try:
+        module = model.get_submodule(module_fqn)
+    except AttributeError:
+        raise ValueError(
+            f"tensor_fqn {tensor_fqn!r} does not exist in the model: it has no submodule {module_fqn!r}"
+        ) from None
+    if not has_tensor(module, tensor_name):
+        owned = sorted(name for name, _ in module.named_parameters(recurse=False))
+        raise ValueError(
+            f"tensor_fqn {tensor_fqn!r} does not exist in the model: module {module_fqn or '<root>'!r} "
+            f"({type(module).__name__}) has no tensor {tensor_name!r}; its parameters are {owned}"
+        )
+    return TensorLocation(module, module_fqn, tensor_name, tensor_fqn)
+
+
+def module_fqn_of(model: nn.Module, target: nn.Module) -> str | None:
+    """The fqn of ``target`` inside ``model`` ("" for the model itself), or None when absent."""
+    for name, module in model.named_modules(remove_duplicate=False):
+        if module is target:
+            return name
+    return None

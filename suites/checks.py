@@ -1,0 +1,69 @@
+"""Assertions that explain themselves: a conformance failure message is the product.
+
+Each check names the tensor, what was found and what the contract expects, e.g.
+"mask of 'seq.0.weight' has 37.5% zeros, expected 50.0% (sparsity_level=0.5, block 1x4)".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+
+def mask_of(module: nn.Module, tensor_name: str = "weight") -> torch.Tensor:
+    """The mask buffer of the first parametrization of ``module.<tensor_name>`` that has one."""
+    assert parametrize.is_parametrized(module, tensor_name), (
+        f"{type(module).__name__}.{tensor_name} carries no parametrization, so it has no mask"
+    )
+    for parametrization in module.parametrizations[tensor_name]:
+        mask = getattr(parametrization, "mask", None)
+        if isinstance(mask, torch.Tensor):
+            return mask
+    raise AssertionError(f"no parametrization of {type(module).__name__}.{tensor_name} carries a mask")
+
+
+def kept(mask: torch.Tensor) -> torch.Tensor:
+    """A mask as bool (True = weight kept), whatever dtype the backend stores it in."""
+    return mask if mask.dtype == torch.bool else mask != 0
+
+
+def zero_fraction(mask: torch.Tensor) -> float:
+    return 1.0 - kept(mask).float().mean().item()
+
+
+def assert_zero_fraction(mask: torch.Tensor, expected: float, what: str, context: str = "") -> None:
+    actual = zero_fraction(mask)
+    assert abs(actual - expected) < 1e-6, f"mask of {what!r} has {actual:.1%} zeros, expected {expected:.1%}" + (
+        f" ({context})" if context else ""
+    )
+
+
+def assert_masks_equal(actual: torch.Tensor, expected: torch.Tensor, what: str, context: str = "") -> None:
+    actual_kept, expected_kept = kept(actual).cpu(), kept(expected).cpu()
+    assert actual_kept.shape == expected_kept.shape, (
+        f"mask of {what!r} has shape {tuple(actual_kept.shape)}, expected {tuple(expected_kept.shape)}"
+    )
+    differ = (actual_kept != expected_kept).nonzero().tolist()
+    assert not differ, (
+        f"mask of {what!r} differs from the expected mask at {len(differ)} of {actual_kept.numel()} "
+        f"positions, first {differ[:5]}" + (f" ({context})" if context else "")
+    )
+
+
+def assert_parametrized(model: nn.Module, module_fqns: Iterable[str], expected: bool, when: str) -> None:
+    wrong = [fqn for fqn in module_fqns if parametrize.is_parametrized(model.get_submodule(fqn), "weight") != expected]
+    state = "carry no" if expected else "still carry a"
+    assert not wrong, f"{when}: {wrong} {state} mask parametrization on weight"
+
+
+def parametrized_modules(model: nn.Module) -> list[str]:
+    return sorted(fqn for fqn, module in model.named_modules() if parametrize.is_parametrized(module))
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
+    tolerance = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(expected.dtype, 1e-5)
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
+    torch.testing.assert_close(actual, expected, atol=tolerance, rtol=tolerance, msg=lambda m: f"{what}: {m}")

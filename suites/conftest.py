@@ -1,0 +1,38 @@
+"""Fixtures shared by the sparsifier suites: a test sparsifier written against the backend's base class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from torch import nn
+
+from harness.backend import Backend
+
+from .checks import mask_of
+
+STEP_COUNT_FQN = "linear1.weight"
+
+
+def make_row_zero_sparsifier(backend: Backend) -> type:
+    """A minimal sparsifier on the backend's ``BaseSparsifier``: each step zeroes row 0 of every mask.
+
+    It also counts steps in ``state[tensor_fqn]["step_count"]`` so state persistence can be checked.
+    """
+    base = backend.get("BaseSparsifier")
+
+    class RowZeroSparsifier(base):
+        def __init__(self, **defaults: Any) -> None:
+            super().__init__(defaults=defaults)
+
+        def update_mask(self, module: nn.Module, tensor_name: str, **kwargs: Any) -> None:
+            mask_of(module, tensor_name)[0] = 0
+            entry = self.state[kwargs["tensor_fqn"]]
+            entry["step_count"] = entry.get("step_count", 0) + 1
+
+    return RowZeroSparsifier
+
+
+@pytest.fixture
+def row_zero_sparsifier(backend: Backend) -> type:
+    return make_row_zero_sparsifier(backend)
