@@ -34,10 +34,13 @@ def split_tensor_fqn(tensor_fqn: str) -> tuple[str, str]:
 
 
 def has_tensor(module: nn.Module, tensor_name: str) -> bool:
-    """Whether ``module`` owns a parameter or buffer ``tensor_name``, parametrized or not."""
+    """Whether ``module`` owns a parameter or buffer ``tensor_name``, parametrized or not.
+
+    A registered-but-None slot (``Linear(bias=False).bias``) is no tensor.
+    """
     if parametrize.is_parametrized(module, tensor_name):
         return True
-    return tensor_name in module._parameters or tensor_name in module._buffers
+    return module._parameters.get(tensor_name) is not None or module._buffers.get(tensor_name) is not None
 
 
 def locate_tensor(model: nn.Module, tensor_fqn: object) -> TensorLocation:

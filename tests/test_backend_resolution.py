@@ -1,0 +1,109 @@
+"""``--backend`` resolution: built-ins, import paths, entry points, and clear usage errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from harness.api import API_NAMES
+from harness.backend import BUILTIN_BACKENDS, resolve_backend, resolve_backends
+from harness.errors import UnsupportedError, UsageError
+
+from .conftest import SUITES, run_suites
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_BACKENDS))
+def test_builtins_resolve_with_all_nine_names(name):
+    backend = resolve_backend(name)
+    assert backend.name == name
+    assert backend.provided() == list(API_NAMES), f"built-in {name!r} lacks {set(API_NAMES) - set(backend.provided())}"
+
+
+def test_reference_impl_is_a_backend_by_import_path():
+    backend = resolve_backend("reference_impl")
+    assert backend.provided() == list(API_NAMES)
+
+
+def test_unknown_name_lists_the_builtins():
+    with pytest.raises(UsageError) as error:
+        resolve_backend("no_such_backend_xyz")
+    message = str(error.value)
+    assert "no_such_backend_xyz" in message
+    assert all(name in message for name in BUILTIN_BACKENDS), message
+
+
+def test_import_error_is_a_usage_error(pytester):
+    pytester.makepyfile(crashing_backend="raise RuntimeError('backend exploded on import')\n")
+    pytester.syspathinsert()
+    with pytest.raises(UsageError, match="backend exploded on import"):
+        resolve_backend("crashing_backend")
+
+
+def test_module_without_contract_names_is_rejected(pytester):
+    pytester.makepyfile(empty_backend="x = 1\n")
+    pytester.syspathinsert()
+    with pytest.raises(UsageError, match="provides none"):
+        resolve_backend("empty_backend")
+
+
+def test_missing_attribute_in_import_path(pytester):
+    pytester.makepyfile(some_backend="from reference_impl import WeightNormSparsifier\n")
+    pytester.syspathinsert()
+    with pytest.raises(UsageError, match="has no attribute 'nope'"):
+        resolve_backend("some_backend:nope")
+
+
+def test_attribute_import_path(pytester):
+    pytester.makepyfile(
+        nested_backend=textwrap.dedent(
+            """
+            import types
+            import reference_impl
+            impl = types.SimpleNamespace(name="nested", WeightNormSparsifier=reference_impl.WeightNormSparsifier)
+            """
+        )
+    )
+    pytester.syspathinsert()
+    backend = resolve_backend("nested_backend:impl")
+    assert (backend.name, backend.provided()) == ("nested", ["WeightNormSparsifier"])
+    with pytest.raises(UnsupportedError, match="does not provide FPGMPruner"):
+        backend.get("FPGMPruner")
+
+
+def test_duplicate_backends_rejected():
+    with pytest.raises(UsageError, match="twice"):
+        resolve_backends("reference,reference")
+
+
+def test_cli_usage_error_is_clean(pytester):
+    result = run_suites(pytester, str(SUITES / "test_step.py"), "--backend=not_a_backend")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert "cannot use backend 'not_a_backend'" in err and "reference" in err and "torch" in err, err
+    assert "Traceback" not in err, err
+
+
+def test_module_on_pythonpath_runs_the_suites(pytester):
+    pytester.makepyfile(
+        third_party=textwrap.dedent(
+            """
+            from reference_impl import BaseSparsifier, FakeSparsity
+            name = "third-party"
+            version = "9.9"
+            """
+        )
+    )
+    pytester.syspathinsert()
+    result = run_suites(pytester, str(SUITES / "test_step.py"), "--backend=third_party")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0, result.stdout.str()
+    assert outcomes.get("passed", 0) >= 3 and outcomes.get("skipped", 0) == 1, outcomes
+    out = result.stdout.str()
+    assert "third-party" in out and "unsupported" in out, out
+
+
+def test_environment_variable_selects_backend(pytester, monkeypatch):
+    monkeypatch.setenv("PRUNEBENCH_BACKEND", "torch")
+    result = run_suites(pytester, str(SUITES / "test_step.py"), "--collect-only")
+    assert "test_step_applies_update_mask[torch-" in result.stdout.str(), result.stdout.str()

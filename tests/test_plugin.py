@@ -1,0 +1,130 @@
+"""The pytest plugin end to end: scoreboard, unsupported outcomes, expected failures, matrix, seeds."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import torch
+
+from harness.scoreboard import OUTCOMES
+
+from .conftest import SUITES, run_suites
+
+PARTIAL_BACKEND = textwrap.dedent(
+    """
+    from reference_impl import BaseSparsifier, FakeSparsity
+    name = "partial"
+    """
+)
+
+
+def test_scoreboard_counts_unsupported_per_suite(pytester):
+    pytester.makepyfile(partial_backend=PARTIAL_BACKEND)
+    pytester.syspathinsert()
+    result = run_suites(pytester, str(SUITES / "test_weight_norm.py"), "--backend=partial_backend")
+    assert result.ret == 0, result.stdout.str()
+    out = result.stdout.str()
+    assert "prunebench scoreboard" in out, out
+    row = next(line for line in out.splitlines() if line.startswith("partial") and "weight_norm" in line)
+    counts = dict(zip(OUTCOMES, map(int, row.split()[2:]), strict=True))
+    assert counts["passed"] == counts["failed"] == 0 and counts["unsupported"] > 100, row
+    assert "backend 'partial' does not provide WeightNormSparsifier" in out, out
+
+
+def test_scoreboard_json_is_written(pytester):
+    path = pytester.path / "score.json"
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--scoreboard-json={path}")
+    assert result.ret == 0, result.stdout.str()
+    cells = json.loads(path.read_text())["cells"]
+    assert cells == [
+        {
+            "backend": "reference",
+            "suite": "step",
+            "passed": 4,
+            "failed": 0,
+            "xfailed": 0,
+            "xpassed": 0,
+            "unsupported": 0,
+            "skipped": 0,
+        }
+    ]
+
+
+def test_user_xfails_file_marks_failures_and_flags_xpass(pytester):
+    xfails = pytester.path / "known.txt"
+    xfails.write_text(
+        "# comment line\ntest_step.py::test_step_applies_update_mask[reference- | pretend bug, expected to fail\n"
+    )
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--xfails={xfails}", "-rX")
+    assert result.ret == 1, "a strict expected failure that passes must fail the run"
+    assert "XPASS(strict)" in result.stdout.str() and "pretend bug" in result.stdout.str()
+
+
+def test_xfails_entry_for_missing_test_warns_stale(pytester):
+    xfails = pytester.path / "stale.txt"
+    xfails.write_text("test_step.py::test_renamed_long_ago[reference- | gone\n")
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--xfails={xfails}")
+    assert "stale entry" in result.stdout.str(), result.stdout.str()
+
+
+def test_malformed_xfails_file_is_a_usage_error(pytester):
+    xfails = pytester.path / "bad.txt"
+    xfails.write_text("test_step.py::test_x without a reason\n")
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--xfails={xfails}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "bad.txt:1: expected 'TEST_ID_PREFIX | reason'" in result.stderr.str()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path; this machine has a GPU")
+def test_cuda_without_gpu_is_a_visible_skip(pytester):
+    result = run_suites(pytester, str(SUITES / "test_step.py"), "--device=cpu,cuda", "-rs")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("passed") == 4 and outcomes.get("skipped") == 4, outcomes
+    assert "no CUDA GPU is available" in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--device", "tpu", "choose from ['cpu', 'cuda']"), ("--dtype", "int8", "choose from ['float32'")],
+)
+def test_bad_matrix_values_are_usage_errors(pytester, option, value, message):
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"{option}={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str(), result.stderr.str()
+
+
+def test_ids_are_deterministic_strings(pytester):
+    result = run_suites(pytester, str(SUITES / "test_squash_mask.py"), "--collect-only", "--dtype=float32,bfloat16")
+    ids = [line for line in result.stdout.lines if "::" in line]
+    assert ids and not any(" object at 0x" in line for line in ids), ids
+    assert "test_squash_mask.py::test_sparse_params[reference-cpu-bfloat16-per_layer]" in result.stdout.str()
+
+
+def test_failure_report_prints_the_seed(pytester):
+    pytester.makepyfile(
+        test_seeded="""
+        import torch
+        def test_random(backend):
+            assert torch.rand(1).item() > 2, "forced failure"
+        """
+    )
+    result = run_suites(pytester, "test_seeded.py")
+    assert result.ret == 1
+    assert "seed " in result.stdout.str() and "derived from the test id" in result.stdout.str()
+
+
+def test_same_id_gets_same_random_numbers(pytester):
+    pytester.makepyfile(
+        test_draws="""
+        import torch
+        def test_draw(backend):
+            print("DRAW", torch.rand(1).item())
+        """
+    )
+    draws = [
+        [line for line in run_suites(pytester, "test_draws.py", "-s").stdout.lines if line.startswith("DRAW")]
+        for _ in range(2)
+    ]
+    assert draws[0] and draws[0] == draws[1], draws

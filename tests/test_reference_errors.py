@@ -1,0 +1,137 @@
+"""The reference implementation's errors: each names the bad value, and nothing is left half-done."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+import reference_impl as ref
+from suites.models import SimpleLinear
+
+
+class RowZero(ref.BaseSparsifier):
+    def update_mask(self, module, tensor_name, **kwargs):
+        module.parametrizations[tensor_name][0].mask[0] = False
+
+
+def _parametrized(model: nn.Module) -> list[str]:
+    return [fqn for fqn, module in model.named_modules() if parametrize.is_parametrized(module)]
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "names"),
+    [
+        pytest.param([{"tensor_fqn": "linear9.weight"}], ValueError, "'linear9.weight'", id="missing_module"),
+        pytest.param([{"tensor_fqn": "linear1.bias"}], ValueError, "'linear1.bias'", id="missing_tensor"),
+        pytest.param([{"sparsity_level": 0.5}], ValueError, "config[1]", id="no_tensor_fqn"),
+        pytest.param(["linear1.weight"], TypeError, "'linear1.weight'", id="entry_not_dict"),
+        pytest.param({"tensor_fqn": "linear1.weight"}, TypeError, "list of dicts", id="config_is_dict"),
+        pytest.param([{"tensor_fqn": 3}], TypeError, "got 3", id="fqn_not_str"),
+        pytest.param(
+            [{"tensor_fqn": "linear1.weight"}, {"tensor_fqn": "linear1.weight"}],
+            ValueError,
+            "config[1]",
+            id="duplicate",
+        ),
+        pytest.param(
+            [{"tensor_fqn": "linear1.weight", "module_fqn": "linear2"}], ValueError, "'linear2'", id="disagreeing_fqn"
+        ),
+    ],
+)
+def test_bad_config_named_and_model_untouched(config, error, names):
+    model = SimpleLinear()
+    # The bad entry comes after a good one, so a half-applied prepare would show.
+    full = [{"tensor_fqn": "seq.0.weight"}, *config] if isinstance(config, list) else config
+    with pytest.raises(error) as raised:
+        RowZero().prepare(model, full)
+    assert names in str(raised.value), str(raised.value)
+    assert _parametrized(model) == [], f"a rejected config left parametrizations on {_parametrized(model)}"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "names"),
+    [
+        ({"zeros_per_block": -1}, ValueError, "zeros_per_block=-1"),
+        ({"zeros_per_block": 5}, ValueError, "zeros_per_block=5 is outside [0, 4]"),
+        ({"sparse_block_shape": (0, 4)}, ValueError, "(0, 4)"),
+        ({"sparse_block_shape": (1, -4)}, ValueError, "(1, -4)"),
+        ({"sparsity_level": math.nan}, ValueError, "nan"),
+        ({"sparsity_level": "half"}, TypeError, "'half'"),
+        ({"norm": 3}, NotImplementedError, "norm=3"),
+    ],
+)
+def test_weight_norm_constructor_errors(kwargs, error, names):
+    with pytest.raises(error) as raised:
+        ref.WeightNormSparsifier(**kwargs)
+    assert names in str(raised.value), str(raised.value)
+
+
+def test_per_tensor_override_is_validated_at_prepare():
+    model = SimpleLinear()
+    with pytest.raises(ValueError, match="zeros_per_block=9"):
+        ref.WeightNormSparsifier().prepare(model, [{"tensor_fqn": "linear1.weight", "zeros_per_block": 9}])
+    assert _parametrized(model) == []
+
+
+def test_level_outside_unit_interval_is_clamped_with_warning():
+    with pytest.warns(UserWarning, match=r"sparsity_level=1.5 is outside \[0, 1\]; clamped"):
+        ref.WeightNormSparsifier(sparsity_level=1.5)
+
+
+@pytest.mark.parametrize(("nearliness", "error"), [(2, ValueError), (1.0, TypeError), (17, ValueError)])
+def test_nearly_diagonal_errors_at_prepare(nearliness, error):
+    model = nn.Sequential(nn.Linear(8, 8))
+    with pytest.raises(error, match=str(nearliness)):
+        ref.NearlyDiagonalSparsifier(nearliness=1).prepare(
+            model, [{"tensor_fqn": "0.weight", "nearliness": nearliness}]
+        )
+    assert _parametrized(model) == []
+
+
+def test_load_state_dict_from_another_model_names_shapes():
+    source = nn.Sequential(nn.Linear(4, 8))
+    sparsifier = ref.WeightNormSparsifier()
+    sparsifier.prepare(source, None)
+    target = nn.Sequential(nn.Linear(6, 8))
+    other = ref.WeightNormSparsifier()
+    other.prepare(target, None)
+    with pytest.raises(ValueError, match=r"shape \(8, 4\).*\(8, 6\).*another model"):
+        other.load_state_dict(sparsifier.state_dict())
+
+
+def test_load_state_dict_before_prepare():
+    with pytest.raises(RuntimeError, match="call prepare"):
+        ref.WeightNormSparsifier().load_state_dict({"state": {}, "groups": []})
+
+
+def test_squash_mask_missing_param_names_it():
+    model = SimpleLinear()
+    sparsifier = RowZero(defaults={"foo": 1})
+    sparsifier.prepare(model, [{"tensor_fqn": "linear1.weight"}])
+    with pytest.raises(ValueError, match=r"\['nope'\]"):
+        sparsifier.squash_mask(params_to_keep=("nope",))
+
+
+def test_masked_inf_weight_becomes_exact_zero():
+    layer = nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[math.inf, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]))
+    model = nn.Sequential(layer)
+    sparsifier = RowZero()
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    assert torch.equal(model[0].weight[0], torch.zeros(4)), "a masked inf must become 0, not nan"
+
+
+def test_weight_norm_masks_keep_identity_across_steps():
+    model = nn.Sequential(nn.Linear(8, 8))
+    sparsifier = ref.WeightNormSparsifier(sparse_block_shape=(1, 1))
+    sparsifier.prepare(model, None)
+    mask = sparsifier.state["0.weight"]["mask"]
+    sparsifier.step()
+    assert mask is model[0].parametrizations.weight[0].mask, "step replaced the mask object instead of updating it"
+    assert mask.dtype == torch.bool and int((~mask).sum()) == 32
