@@ -1,0 +1,150 @@
+"""The layer chains the structured-pruning suites prune, as data: model, config, input, what shrinks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from torch import nn
+
+from . import structured_models as zoo
+
+
+def _fqns(*module_fqns: str) -> tuple[dict[str, str], ...]:
+    return tuple({"tensor_fqn": f"{fqn}.weight"} for fqn in module_fqns)
+
+
+def _lstm_config(num_layers: int) -> tuple[dict[str, str], ...]:
+    return tuple({"tensor_fqn": f"lstm.weight_{kind}_l{layer}"} for layer in range(num_layers) for kind in ("ih", "hh"))
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One prunable chain: a model factory, the tensors to prune, an input shape.
+
+    ``output_layer`` names the pruned module whose rows become the model's output channels (or
+    LSTM units), for chains whose output shrinks; ``beyond_torch`` marks chains torch cannot prune.
+    """
+
+    id: str
+    model: Callable[[], nn.Module]
+    config: tuple[dict[str, str], ...]
+    input_shape: tuple[int, ...]
+    output_layer: str | None = None
+    beyond_torch: bool = False
+    family: str = field(default="linear")
+
+
+LINEAR_INPUT = (128, 7)
+LSTM_INPUT = (6, 2, 8)  # (sequence, batch, features): several steps, so hidden state carries over
+
+CHAINS: tuple[Chain, ...] = (
+    Chain("linear_linear", zoo.SimpleLinear, _fqns("seq.0", "seq.1", "seq.2"), LINEAR_INPUT),
+    Chain("linear_linear_across_blocks", zoo.SimpleLinear, _fqns("seq.0", "seq.1", "seq.2", "linear1"), LINEAR_INPUT),
+    Chain("linear_skip_one", zoo.SimpleLinear, _fqns("seq.0", "seq.2"), LINEAR_INPUT),
+    Chain("linear_to_output", zoo.SimpleLinear, _fqns("linear2"), LINEAR_INPUT, output_layer="linear2"),
+    Chain("linear_bias_linear", zoo.LinearBias, _fqns("seq.0", "seq.1"), LINEAR_INPUT),
+    Chain("linear_bias_linear_bias", zoo.LinearBias, _fqns("seq.2", "seq.3"), LINEAR_INPUT),
+    Chain("linear_nobias_linear_bias", zoo.LinearBias, _fqns("seq.0", "seq.1", "seq.2"), LINEAR_INPUT),
+    Chain("linear_activation_linear", zoo.LinearActivation, _fqns("seq.0", "seq.2", "seq.4", "linear1"), LINEAR_INPUT),
+    Chain(
+        "linear_functional_activation_linear",
+        zoo.LinearActivationFunctional,
+        _fqns("seq.0", "seq.2", "seq.4", "linear1"),
+        LINEAR_INPUT,
+    ),
+    Chain(
+        "linear_torch_relu_dropout_linear",
+        zoo.LinearTorchReluDropout,
+        _fqns("linear1", "linear2"),
+        LINEAR_INPUT,
+        beyond_torch=True,
+    ),
+    Chain("conv2d_conv2d", zoo.SimpleConv2d, _fqns("seq.0"), zoo.IMAGE, family="conv"),
+    Chain(
+        "conv2d_conv2d_across_blocks", zoo.SimpleConv2d, _fqns("seq.0", "seq.1", "conv2d1"), zoo.IMAGE, family="conv"
+    ),
+    Chain("conv2d_to_output", zoo.SimpleConv2d, _fqns("conv2d2"), zoo.IMAGE, output_layer="conv2d2", family="conv"),
+    Chain("conv2d_bias_conv2d_bias", zoo.Conv2dBias, _fqns("seq.0", "seq.1"), zoo.IMAGE, family="conv"),
+    Chain("conv2d_nobias_conv2d_bias", zoo.Conv2dBias, _fqns("seq.0", "seq.1", "conv2d1"), zoo.IMAGE, family="conv"),
+    Chain("conv2d_bias_conv2d_nobias", zoo.Conv2dBias, _fqns("seq.0", "seq.1", "seq.2"), zoo.IMAGE, family="conv"),
+    Chain(
+        "conv2d_activation_conv2d",
+        zoo.Conv2dActivation,
+        _fqns("seq.0", "seq.2", "seq.4", "conv2d1"),
+        zoo.IMAGE,
+        family="conv",
+    ),
+    *(
+        Chain(f"conv2d_padded_{name}", zoo.Conv2dPadBias, _fqns(fqn), zoo.IMAGE, family="conv")
+        for name, fqn in [
+            ("pad_bias_to_nopad", "seq.0"),
+            ("nopad_nobias_to_pad", "seq.2"),
+            ("pad_bias_to_pad", "seq.4"),
+            ("pad_bias_to_nopad_bias", "seq.6"),
+            ("nopad_bias_to_pad", "seq.8"),
+        ]
+    ),
+    Chain(
+        "conv2d_pool_conv2d", zoo.Conv2dPool, _fqns("seq.0", "seq.3", "conv2d1", "conv2d2"), zoo.IMAGE, family="conv"
+    ),
+    Chain(
+        "conv2d_adaptive_pool_flatten_linear",
+        zoo.Conv2dPoolFlatten,
+        _fqns("seq.0", "seq.3", "conv2d1", "conv2d2"),
+        zoo.IMAGE,
+        family="conv",
+    ),
+    Chain(
+        "conv2d_adaptive_pool_torch_flatten_linear",
+        zoo.Conv2dPoolFlattenFunctional,
+        _fqns("seq.0", "seq.3", "conv2d1", "conv2d2"),
+        zoo.IMAGE,
+        family="conv",
+    ),
+    Chain(
+        "conv2d_maxpool_flatten_linear",
+        zoo.Conv2dMaxPoolFlattenLinear,
+        _fqns("conv"),
+        zoo.IMAGE,
+        beyond_torch=True,
+        family="conv",
+    ),
+    Chain(
+        "conv2d_batchnorm_activation_conv2d",
+        zoo.Conv2dBatchNormActivation,
+        _fqns("conv1"),
+        zoo.IMAGE,
+        beyond_torch=True,
+        family="conv",
+    ),
+    *(
+        Chain(
+            f"lstm_{name}_{layers}layer",
+            (lambda factory=factory, layers=layers: factory(num_layers=layers)),
+            _lstm_config(layers),
+            LSTM_INPUT,
+            output_layer="lstm",
+            family="lstm",
+        )
+        for name, factory in [("linear", zoo.LSTMLinear), ("layernorm_linear", zoo.LSTMLayerNormLinear)]
+        for layers in (1, 2)
+    ),
+)
+
+CHAIN_PARAMS = [pytest.param(chain, id=chain.id) for chain in CHAINS]
+
+
+def build_chain_model(chain: Chain, device: str) -> nn.Module:
+    """The chain's model on ``device``, in eval mode, with non-trivial normalisation statistics."""
+    model = chain.model()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            with torch.no_grad():
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+    return model.to(device).eval()

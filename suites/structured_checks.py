@@ -1,0 +1,133 @@
+"""Test pruners written against the backend's base class, and checks of a pruned model's health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from harness.backend import Backend
+
+from .checks import kept, mask_of
+
+
+def _row_units(module: nn.Module, rows: int) -> torch.Tensor:
+    """Row index -> the unit it belongs to: LSTM weights stack four gates of ``hidden_size`` rows."""
+    index = torch.arange(rows)
+    return index % module.hidden_size if isinstance(module, nn.LSTM) else index
+
+
+def make_every_third_pruner(backend: Backend) -> type:
+    """Prunes rows (LSTM: units, in all four gates alike) whose index is 1 modulo 3: a non-prefix set."""
+    base = backend.get("BaseStructuredSparsifier")
+
+    class EveryThirdPruner(base):
+        def update_mask(self, module: nn.Module, tensor_name: str, **kwargs: Any) -> None:
+            mask = mask_of(module, tensor_name)
+            drop = (_row_units(module, mask.shape[0]) % 3 == 1).to(mask.device)
+            mask[drop] = False
+
+    return EveryThirdPruner
+
+
+def make_row_one_pruner(backend: Backend) -> type:
+    """Prunes row 1 of every configured tensor, as PyTorch's own structured tests do."""
+    base = backend.get("BaseStructuredSparsifier")
+
+    class RowOnePruner(base):
+        def update_mask(self, module: nn.Module, tensor_name: str, **kwargs: Any) -> None:
+            mask_of(module, tensor_name)[1] = False
+
+    return RowOnePruner
+
+
+def kept_output_indices(model: nn.Module, layer_fqn: str) -> torch.Tensor:
+    """Indices of the output channels (LSTM: hidden units) a pruned layer keeps, read from its mask."""
+    module = model.get_submodule(layer_fqn)
+    if isinstance(module, nn.LSTM):
+        mask = kept(mask_of(module, f"weight_ih_l{module.num_layers - 1}"))[: module.hidden_size]
+    else:
+        mask = kept(mask_of(module, "weight"))
+    return mask.nonzero().flatten().cpu()
+
+
+def leftovers(model: nn.Module) -> list[str]:
+    """Everything pruning must remove: parametrizations, masks, bias hooks, moved-aside biases."""
+    found = []
+    for fqn, module in model.named_modules():
+        name = fqn or "<root>"
+        if parametrize.is_parametrized(module):
+            found.append(f"{name}: parametrizations on {sorted(module.parametrizations)}")
+        if module._forward_hooks or module._forward_pre_hooks:
+            found.append(f"{name}: {len(module._forward_hooks) + len(module._forward_pre_hooks)} forward hook(s)")
+        if "_bias" in module._parameters or "mask" in module._buffers:
+            found.append(f"{name}: leftover '_bias' parameter or 'mask' buffer")
+    return found
+
+
+def _linear_sizes(module: nn.Linear) -> list[tuple[str, object, object]]:
+    rows = [("weight.shape", tuple(module.weight.shape), (module.out_features, module.in_features))]
+    if module.bias is not None:
+        rows.append(("bias.shape", tuple(module.bias.shape), (module.out_features,)))
+    return rows
+
+
+def _conv_sizes(module: nn.Conv2d) -> list[tuple[str, object, object]]:
+    declared = (module.out_channels, module.in_channels // module.groups)
+    rows = [("weight.shape[:2]", tuple(module.weight.shape[:2]), declared)]
+    if module.bias is not None:
+        rows.append(("bias.shape", tuple(module.bias.shape), (module.out_channels,)))
+    return rows
+
+
+def _norm_sizes(module: nn.Module) -> list[tuple[str, object, object]]:
+    if isinstance(module, nn.LayerNorm):
+        return [("weight.shape", tuple(module.weight.shape), tuple(module.normalized_shape))]
+    return [
+        ("weight.shape", tuple(module.weight.shape), (module.num_features,)),
+        ("running_mean.shape", tuple(module.running_mean.shape), (module.num_features,)),
+    ]
+
+
+def _lstm_sizes(module: nn.LSTM) -> list[tuple[str, object, object]]:
+    hidden = module.hidden_size
+    rows = []
+    for layer in range(module.num_layers):
+        inputs = module.input_size if layer == 0 else hidden
+        rows.append(
+            (f"weight_ih_l{layer}.shape", tuple(getattr(module, f"weight_ih_l{layer}").shape), (4 * hidden, inputs))
+        )
+        rows.append(
+            (f"weight_hh_l{layer}.shape", tuple(getattr(module, f"weight_hh_l{layer}").shape), (4 * hidden, hidden))
+        )
+        if module.bias:
+            rows.append((f"bias_ih_l{layer}.shape", tuple(getattr(module, f"bias_ih_l{layer}").shape), (4 * hidden,)))
+    return rows
+
+
+_SIZE_CHECKS = (
+    (nn.Linear, _linear_sizes),
+    (nn.Conv2d, _conv_sizes),
+    ((nn.LayerNorm, nn.BatchNorm2d), _norm_sizes),
+    (nn.LSTM, _lstm_sizes),
+)
+
+
+def size_mismatches(model: nn.Module) -> list[str]:
+    """Every layer whose declared sizes (out_features, in_channels, hidden_size, ...) disagree with its tensors."""
+    found = []
+    for fqn, module in model.named_modules():
+        for kind, sizes in _SIZE_CHECKS:
+            if isinstance(module, kind):
+                found += [
+                    f"{fqn}.{what} is {actual}, declared sizes say {declared}"
+                    for what, actual, declared in sizes(module)
+                    if actual != declared
+                ]
+    return found
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
