@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,15 @@ from harness.backend import Backend
 from .checks import mask_of
 
 STEP_COUNT_FQN = "linear1.weight"
+PERF_DIR = Path(__file__).resolve().parent / "perf"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The performance suites run only when asked for by path (they are serial and slow)."""
+    if collection_path.resolve() != PERF_DIR:
+        return None
+    requested = any("perf" in str(arg) for arg in config.args)
+    return not requested
 
 
 def make_row_zero_sparsifier(backend: Backend) -> type:

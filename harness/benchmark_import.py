@@ -1,0 +1,68 @@
+"""Turning pytest-benchmark's JSON (``--benchmark-json``) into a prunebench results file.
+
+The performance suites put each case's identity (backend, device, operation, params) and its peak
+memory into ``extra_info``; pytest-benchmark supplies the timing statistics. Only its documented
+JSON output is read, not its internals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .environment import describe_environment
+from .results import Case, Results, ResultsError
+
+
+def case_id(fullname: str, backend: str, device: str) -> str:
+    """``suites/perf/test_x.py::test_y[reference-cpu-a-b]`` -> ``y[a-b]``.
+
+    Backend and device are columns of a results table, so they are not part of a case's id.
+    """
+    _, _, test = fullname.partition("::")
+    name, bracket, params = test.partition("[")
+    parts = params.rstrip("]").split("-") if bracket else []
+    for known in (backend, device):
+        if known in parts:
+            parts.remove(known)
+    suffix = f"[{'-'.join(parts)}]" if parts else ""
+    return f"{name.removeprefix('test_')}{suffix}"
+
+
+def _case(benchmark: dict[str, Any], source: str) -> Case:
+    info = benchmark.get("extra_info", {})
+    missing = [key for key in ("backend", "device", "operation") if key not in info]
+    if missing:
+        raise ResultsError(f"{source}: benchmark {benchmark.get('fullname')!r} lacks extra_info {missing}")
+    stats = benchmark["stats"]
+    extra = {key: value for key, value in info.items() if key not in {"backend", "device", "operation", "params"}}
+    extra.pop("peak_memory_bytes", None)
+    extra.pop("memory_method", None)
+    return Case(
+        id=case_id(benchmark["fullname"], info["backend"], info["device"]),
+        backend=info["backend"],
+        device=info["device"],
+        operation=info["operation"],
+        params=dict(info.get("params", {})),
+        stats={key: stats[key] for key in ("min", "median", "iqr", "mean", "rounds")},
+        peak_memory_bytes=info.get("peak_memory_bytes"),
+        memory_method=info.get("memory_method"),
+        extra=extra,
+    )
+
+
+def results_from_benchmark_json(path: str | Path) -> Results:
+    source = str(path)
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ResultsError(f"{source}: cannot read pytest-benchmark JSON ({error})") from None
+    cases = [_case(benchmark, source) for benchmark in document.get("benchmarks", [])]
+    backends = sorted({(case.backend, case.extra.get("backend_version", "unknown")) for case in cases})
+    return Results(
+        kind="perf",
+        environment=describe_environment(),
+        backends=[{"name": name, "version": version} for name, version in backends],
+        cases=cases,
+    )

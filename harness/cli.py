@@ -1,0 +1,175 @@
+"""The ``prunebench`` command: run suites, list backends, render tables and plots, compare results."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import UsageError
+from .results import ResultsError, load_results
+
+SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+
+
+def _load_all(paths: Sequence[str]) -> list:
+    return [load_results(path) for path in paths]
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from .tables import render_table
+
+    text = render_table(_load_all(args.results), args.format, args.by, args.baseline)
+    if args.output:
+        from .atomic import write_text_atomic
+
+        write_text_atomic(args.output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plots import plot_results
+
+    runs = _load_all(args.results)
+    baseline = args.baseline or sorted({case.backend for run in runs for case in run.cases})[0]
+    for path in plot_results(runs, args.output, baseline):
+        print(path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_results, parse_threshold
+
+    comparison = compare_results(load_results(args.base), load_results(args.new), parse_threshold(args.threshold))
+    print(comparison.render())
+    return 1 if comparison.regressions else 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .api import API_NAMES
+    from .backend import known_backend_names, resolve_backend
+
+    rows = []
+    for name in known_backend_names():
+        try:
+            backend = resolve_backend(name)
+        except UsageError as error:
+            rows.append([name, "unavailable", str(error).split(": ", 1)[-1][:80], ""])
+            continue
+        missing = [n for n in API_NAMES if not backend.provides(n)]
+        rows.append([name, backend.version, backend.source, ", ".join(missing) or "none"])
+    print(tabulate(rows, headers=["backend", "version", "source", "missing names"]))
+    return 0
+
+
+def _pytest(arguments: list[str]) -> int:
+    command = [sys.executable, "-m", "pytest", *arguments]
+    print("$", " ".join(command), flush=True)
+    return subprocess.call(command)
+
+
+def _matrix_options(args: argparse.Namespace) -> list[str]:
+    options = [f"--backend={args.backend}"]
+    options += [f"--device={args.device}"] if args.device else []
+    options += [f"--dtype={args.dtype}"] if args.dtype else []
+    options += [f"--xfails={path}" for path in args.xfails]
+    return options
+
+
+def _run_conformance(args: argparse.Namespace, report: Path) -> int:
+    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
+    options.append(f"--scoreboard-json={report / 'scoreboard.json'}")
+    return _pytest(options)
+
+
+def _run_perf(args: argparse.Namespace, report: Path) -> int:
+    from .benchmark_import import results_from_benchmark_json
+    from .results import write_results
+    from .tables import render_table
+
+    with tempfile.TemporaryDirectory() as scratch:
+        raw = Path(scratch) / "benchmark.json"
+        options = [str(SUITES_DIR / "perf"), "-p", "no:xdist", "-p", "no:cacheprovider", *_matrix_options(args)]
+        options += [f"--perf-sizes={args.perf_sizes}", f"--perf-rounds={args.perf_rounds}", f"--benchmark-json={raw}"]
+        status = _pytest(options)
+        if not raw.exists():
+            return status or 1
+        results = results_from_benchmark_json(raw)
+    path = write_results(results, report / "perf.json")
+    table = render_table([results], "md", "backend", args.baseline)
+    (report / "perf.md").write_text(table)
+    print(f"results: {path}\ntable: {report / 'perf.md'}")
+    return status
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    report = Path(args.report)
+    report.mkdir(parents=True, exist_ok=True)
+    status = 0
+    if args.suite in ("conformance", "all"):
+        status = _run_conformance(args, report) or status
+    if args.suite in ("perf", "all"):
+        status = _run_perf(args, report) or status
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prunebench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the conformance and/or performance suites against a backend")
+    run.add_argument("--backend", default="reference", help="backend(s), comma-separated (default: reference)")
+    run.add_argument("--device", help="devices, comma-separated (default: every available)")
+    run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
+    run.add_argument("--suite", choices=["conformance", "perf", "all"], default="conformance")
+    run.add_argument("-n", dest="workers", default="auto", help="xdist workers for conformance (default: auto)")
+    run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
+    run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
+    run.add_argument("--perf-sizes", default="1024", help="Linear sides for the perf suite (default: 1024)")
+    run.add_argument("--perf-rounds", type=int, default=5, help="timed rounds per perf case (default: 5)")
+    run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
+    run.set_defaults(handler=cmd_run)
+
+    backends = commands.add_parser("backends", help="list installed backends and the names each lacks")
+    backends.set_defaults(handler=cmd_backends)
+
+    table = commands.add_parser("table", help="render results files as a table")
+    table.add_argument("results", nargs="+")
+    table.add_argument("--format", default="md", help="md, github, html, latex or csv (default: md)")
+    table.add_argument("--by", default="backend", help="columns: backend (default) or device")
+    table.add_argument("--baseline", help="column the ratios are taken against (default: the first)")
+    table.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+    table.set_defaults(handler=cmd_table)
+
+    plot = commands.add_parser("plot", help="plot results files as PNGs")
+    plot.add_argument("results", nargs="+")
+    plot.add_argument("-o", "--output", required=True, help="directory for the PNGs")
+    plot.add_argument("--baseline", help="backend the speedups are taken against (default: the first)")
+    plot.set_defaults(handler=cmd_plot)
+
+    compare = commands.add_parser("compare", help="exit 1 when NEW regressed against BASE beyond the threshold")
+    compare.add_argument("base")
+    compare.add_argument("new")
+    compare.add_argument("--threshold", default="10%", help="allowed slowdown or growth (default: 10%%)")
+    compare.set_defaults(handler=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (UsageError, ResultsError) as error:
+        print(f"prunebench: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Performance suites: serial pytest-benchmark runs of every operation, for every backend selected."""

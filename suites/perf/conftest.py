@@ -1,0 +1,87 @@
+"""Options and the ``measure`` fixture of the performance suites.
+
+Run them serially (pytest-benchmark disables itself under xdist)::
+
+    pytest suites/perf --backend=reference,torch -p no:xdist --perf-sizes=1024,4096 --benchmark-json=raw.json
+
+Every case times its operation with ``benchmark.pedantic`` on a fresh setup per round, then measures
+the operation's peak memory in one extra, untimed run (see ``harness.memory``) and records it, the
+memory method and the case's identity in ``extra_info``. Cases are ordered so that backends alternate
+case by case, which spreads any drift of the machine over all of them alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from harness.memory import memory_method, peak_memory_bytes
+from harness.timing import synchronize
+
+DEFAULT_SIZES = "1024"
+DEFAULT_ROUNDS = 5
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("prunebench performance")
+    group.addoption("--perf-sizes", default=DEFAULT_SIZES, help="Linear weight sides, comma-separated (default 1024)")
+    group.addoption("--perf-rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds per case (default 5)")
+
+
+def perf_sizes(config: pytest.Config) -> list[int]:
+    raw = config.getoption("--perf-sizes")
+    try:
+        sizes = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise pytest.UsageError(f"--perf-sizes {raw!r}: expected comma-separated ints such as 1024,4096") from None
+    if not sizes or min(sizes) < 4:
+        raise pytest.UsageError(f"--perf-sizes {raw!r}: every size must be an int >= 4")
+    return sizes
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "size" in metafunc.fixturenames:
+        metafunc.parametrize("size", perf_sizes(metafunc.config), ids=lambda size: f"{size}x{size}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Alternate backends case by case: sort on (test, params without the backend, backend)."""
+
+    def interleaved(item: pytest.Item) -> tuple[str, str, str]:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        backend = getattr(params.get("backend"), "name", "")
+        rest = item.name.replace(f"[{backend}-", "[", 1) if backend else item.name
+        return (item.path.name, rest, backend)
+
+    if all("perf" in item.path.parts for item in items):
+        items.sort(key=interleaved)
+
+
+@pytest.fixture
+def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Callable[..., None]:
+    """``measure(operation_name, setup, target, **params)``: time ``target(*setup())`` and record it all."""
+    rounds = request.config.getoption("--perf-rounds")
+
+    def run(operation: str, setup: Callable[[], tuple[Any, ...]], target: Callable[..., Any], **params: Any) -> None:
+        def timed(*arguments: Any) -> None:
+            target(*arguments)
+            synchronize(device)
+
+        benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
+        arguments = setup()
+        peak = peak_memory_bytes(lambda: target(*arguments), device)
+        benchmark.extra_info.update(
+            {
+                "backend": backend.name,
+                "backend_version": backend.version,
+                "device": device,
+                "operation": operation,
+                "params": params,
+                "peak_memory_bytes": peak,
+                "memory_method": memory_method(device),
+            }
+        )
+
+    return run

@@ -1,0 +1,167 @@
+"""Measurement: the memory method sees a known allocation, timing stats, results schema, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from harness.atomic import write_text_atomic
+from harness.benchmark_import import case_id
+from harness.compare import compare_results, parse_threshold
+from harness.errors import UsageError
+from harness.memory import _event_peak, peak_memory_bytes
+from harness.results import SCHEMA, Case, Results, ResultsError, load_results, parse_results, write_results
+from harness.timing import TimingStats, time_rounds
+
+MIB = 2**20
+
+
+def test_cpu_peak_sees_a_known_allocation():
+    def allocate() -> torch.Tensor:
+        scratch = torch.ones(4 * MIB // 4)  # 4 MiB of float32, freed on return
+        kept = torch.ones(2 * MIB // 4)  # 2 MiB, returned
+        del scratch
+        return kept
+
+    peak = peak_memory_bytes(allocate, "cpu")
+    assert 6 * MIB <= peak < 6 * MIB + 64 * 1024, f"peak {peak} B, expected 6 MiB (4 MiB scratch + 2 MiB kept)"
+
+
+def test_cpu_peak_of_nothing_is_zero():
+    assert peak_memory_bytes(lambda: None, "cpu") == 0
+
+
+def test_event_peak_is_max_running_sum_in_time_order():
+    assert _event_peak([(3, -5), (1, 5), (2, 10), (4, 2)]) == 15
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuda: no CUDA GPU is available on this machine")
+def test_cuda_peak_sees_a_known_allocation():
+    def allocate() -> torch.Tensor:
+        return torch.ones(8 * MIB // 4, device="cuda")
+
+    assert peak_memory_bytes(allocate, "cuda") == 8 * MIB
+
+
+def test_timing_stats_median_iqr():
+    stats = TimingStats.from_samples([5.0, 1.0, 3.0, 2.0, 4.0])
+    assert (stats.min, stats.median, stats.iqr, stats.rounds) == (1.0, 3.0, 2.0, 5)
+    with pytest.raises(ValueError, match="at least one round"):
+        TimingStats.from_samples([])
+
+
+def test_time_rounds_calls_setup_each_round():
+    calls = []
+    stats = time_rounds(lambda: (calls.append("setup") or len(calls),), lambda n: calls.append(n), "cpu", rounds=3)
+    assert stats.rounds == 3 and calls == ["setup", 1, "setup", 3, "setup", 5]
+
+
+def _case(case_id: str, median: float, memory: int | None = 1000, rounds: int = 5) -> Case:
+    stats = {"min": median * 0.9, "median": median, "iqr": median * 0.05, "mean": median, "rounds": rounds}
+    return Case(case_id, "reference", "cpu", "step", {"size": 1024}, stats, memory)
+
+
+def _results(*cases: Case) -> Results:
+    return Results(
+        kind="perf", environment={"torch": torch.__version__}, backends=[{"name": "reference"}], cases=list(cases)
+    )
+
+
+def test_results_round_trip(tmp_path):
+    original = _results(_case("a", 0.01), _case("b", 0.02, memory=None))
+    path = write_results(original, tmp_path / "run.json")
+    loaded = load_results(path)
+    assert [vars(c) for c in loaded.cases] == [vars(c) for c in original.cases]
+    assert json.loads(path.read_text())["schema"] == SCHEMA
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"schema": "other"}', "schema is 'other'"),
+        ('{"schema": "prunebench-results", "schema_version": 99}', "schema_version 99 is not supported"),
+        ('{"schema": "prunebench-results", "schema_version": 1, "kind": "perf"}', "'cases' is missing"),
+        (
+            '{"schema": "prunebench-results", "schema_version": 1, "kind": "perf", "cases": [{"id": "x"}]}',
+            "cases[0] lacks",
+        ),
+    ],
+)
+def test_malformed_results_are_clear_errors(text, message):
+    with pytest.raises(ResultsError) as error:
+        parse_results(text, "bad.json")
+    assert "bad.json" in str(error.value) and message in str(error.value), str(error.value)
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    target = tmp_path / "out.json"
+    write_text_atomic(target, "old")
+    write_text_atomic(target, "new contents")
+    assert target.read_text() == "new contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"], "temporary files were left behind"
+
+
+def test_atomic_write_leaves_old_file_when_killed(tmp_path):
+    target = tmp_path / "out.json"
+    target.write_text("complete old file")
+    script = textwrap.dedent(
+        f"""
+        import os, harness.atomic as atomic
+        real_replace = os.replace
+        def die_before_replace(src, dst):
+            os._exit(9)  # the process is killed between writing the temporary file and renaming it
+        atomic.os.replace = die_before_replace
+        atomic.write_text_atomic({str(target)!r}, "half" * 1000)
+        """
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60)
+    assert completed.returncode == 9
+    assert target.read_text() == "complete old file", "a killed write corrupted the existing results file"
+
+
+def test_compare_flags_an_injected_2x_slowdown(tmp_path):
+    base = _results(_case("a", 0.010), _case("b", 0.020))
+    slowed = _results(_case("a", 0.020), _case("b", 0.020))
+    report = compare_results(base, slowed, parse_threshold("10%"))
+    assert [change.key[0] for change in report.regressions] == ["a"]
+    assert "1 regression(s) beyond 10%" in report.render()
+    assert not compare_results(base, base, 0.1).regressions
+
+
+def test_compare_flags_memory_growth():
+    report = compare_results(_results(_case("a", 0.01, memory=1000)), _results(_case("a", 0.01, memory=3000)), 0.1)
+    assert report.regressions and report.regressions[0].regressed(0.1) == ["memory"]
+
+
+@pytest.mark.parametrize("text", ["abc", "-5%", "0"])
+def test_bad_threshold(text):
+    with pytest.raises(UsageError):
+        parse_threshold(text)
+
+
+def test_compare_cli_exit_codes(tmp_path):
+    base = write_results(_results(_case("a", 0.010)), tmp_path / "base.json")
+    same = write_results(_results(_case("a", 0.0101)), tmp_path / "same.json")
+    slow = write_results(_results(_case("a", 0.020)), tmp_path / "slow.json")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    run = [sys.executable, "-m", "harness.cli", "compare"]
+    ok = subprocess.run([*run, str(base), str(same)], capture_output=True, text=True, env=env, timeout=120)
+    bad = subprocess.run(
+        [*run, str(base), str(slow), "--threshold", "10%"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert bad.returncode == 1 and "2x" in bad.stdout and "time" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_case_id_drops_backend_and_device():
+    assert (
+        case_id("suites/perf/test_p.py::test_step[torch-cuda-4096x4096-wn_1x4]", "torch", "cuda")
+        == "step[4096x4096-wn_1x4]"
+    )
