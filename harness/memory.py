@@ -27,15 +27,6 @@ def memory_method(device: str) -> str:
     return CUDA_METHOD if torch.device(device).type == "cuda" else CPU_METHOD
 
 
-def _cuda_peak(operation: Callable[[], Any], device: torch.device) -> int:
-    torch.cuda.synchronize(device)
-    torch.cuda.reset_peak_memory_stats(device)
-    start = torch.cuda.memory_allocated(device)
-    operation()
-    torch.cuda.synchronize(device)
-    return max(0, torch.cuda.max_memory_allocated(device) - start)
-
-
 def _event_peak(events: list[tuple[int, int]]) -> int:
     """Max running sum of (time, bytes) events; allocations positive, frees negative."""
     current = peak = 0
@@ -45,20 +36,43 @@ def _event_peak(events: list[tuple[int, int]]) -> int:
     return peak
 
 
-def _cpu_peak(operation: Callable[[], Any]) -> int:
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as profiler:
-        operation()
-    events = [
-        (event.time_range.start, event.self_cpu_memory_usage)
-        for event in profiler.events()
-        if event.self_cpu_memory_usage
-    ]
-    return _event_peak(events)
+class PeakMemoryProbe:
+    """Context manager: ``with PeakMemoryProbe(device) as probe: ...`` then read ``probe.peak_bytes``."""
+
+    def __init__(self, device: str) -> None:
+        self.device = torch.device(device)
+        self.peak_bytes: int | None = None
+        self._profiler: profile | None = None
+        self._start = 0
+
+    def __enter__(self) -> PeakMemoryProbe:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        else:
+            self._profiler = profile(activities=[ProfilerActivity.CPU], profile_memory=True)
+            self._profiler.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self.peak_bytes = max(0, torch.cuda.max_memory_allocated(self.device) - self._start)
+            return
+        assert self._profiler is not None
+        self._profiler.__exit__(*exc_info)
+        events = [
+            (event.time_range.start, event.self_cpu_memory_usage)
+            for event in self._profiler.events()
+            if event.self_cpu_memory_usage
+        ]
+        self.peak_bytes = _event_peak(events)
 
 
 def peak_memory_bytes(operation: Callable[[], Any], device: str) -> int:
     """Peak bytes allocated by torch while ``operation()`` runs, above the allocation at its start."""
-    target = torch.device(device)
-    if target.type == "cuda":
-        return _cuda_peak(operation, target)
-    return _cpu_peak(operation)
+    with PeakMemoryProbe(device) as probe:
+        operation()
+    assert probe.peak_bytes is not None
+    return probe.peak_bytes

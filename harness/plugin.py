@@ -7,6 +7,7 @@ or ``dtype`` fixtures; ``@pytest.mark.requires("Name", ...)`` turns a missing ba
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -20,8 +21,12 @@ import torch
 
 from .atomic import write_text_atomic
 from .backend import DEFAULT_BACKEND, Backend, resolve_backends
+from .benchmark_import import case_id
+from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
 from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
+from .memory import PeakMemoryProbe, memory_method
+from .results import Case, Results, write_results
 from .scoreboard import Scoreboard, classify, suite_of
 from .xfails import ExpectedFailure, load_xfails, match_xfail
 
@@ -29,6 +34,8 @@ BACKEND_ENV = "PRUNEBENCH_BACKEND"
 _STATE = pytest.StashKey["PluginState"]()
 _BACKEND_PROPERTY = "prunebench_backend"
 _SEED_PROPERTY = "prunebench_seed"
+_DEVICE_PROPERTY = "prunebench_device"
+_MEMORY_PROPERTY = "prunebench_peak_memory"
 
 
 class PluginState:
@@ -111,6 +118,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="expected-failures file of 'TEST_ID_PREFIX | reason' lines (repeatable).",
     )
     group.addoption(
+        "--results-json",
+        dest="prunebench_results_json",
+        default=None,
+        help="write a conformance results file: wall time (and peak memory) of every test, per cell.",
+    )
+    group.addoption(
+        "--record-memory",
+        dest="prunebench_record_memory",
+        action="store_true",
+        help="measure each test's peak memory on CPU too (torch.profiler; slower). CUDA is always measured.",
+    )
+    group.addoption(
         "--scoreboard-json",
         dest="prunebench_scoreboard_json",
         default=None,
@@ -122,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*names): backend names the test needs")
     state = PluginState(config)
     config.stash[_STATE] = state
-    config.pluginmanager.register(ScoreboardRecorder(state.scoreboard), "prunebench-scoreboard")
+    config.pluginmanager.register(ScoreboardRecorder(state.scoreboard, state.backends), "prunebench-scoreboard")
 
 
 def _state(config: pytest.Config) -> PluginState:
@@ -167,6 +186,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         state.collected_functions.add(short_id.split("[", 1)[0])
         item.user_properties.append((_BACKEND_PROPERTY, backend.name))
         item.user_properties.append((_SEED_PROPERTY, seed_for(item.nodeid)))
+        device = item.callspec.params.get("device")
+        if isinstance(device, str):
+            item.user_properties.append((_DEVICE_PROPERTY, device))
         missing = [n for m in item.iter_markers("requires") for n in m.args if not backend.provides(n)]
         if missing:
             reason = f"unsupported: backend {backend.name!r} does not provide {', '.join(missing)}"
@@ -192,13 +214,28 @@ def _prunebench_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     yield seed
 
 
+def _memory_probe(item: pytest.Item) -> PeakMemoryProbe | None:
+    """A probe for the test's device when its memory is recorded: always on CUDA, on CPU if asked."""
+    device = dict(item.user_properties).get(_DEVICE_PROPERTY)
+    if device is None or device_unavailable_reason(device):
+        return None
+    if device == "cuda" or item.config.option.prunebench_record_memory:
+        return PeakMemoryProbe(device)
+    return None
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
-    """A backend name looked up inside a test and missing becomes *unsupported*, not an error."""
+    """Record the test's peak memory; a backend name missing inside a test becomes *unsupported*."""
+    probe = _memory_probe(pyfuncitem)
     try:
-        return (yield)
+        with probe or contextlib.nullcontext():
+            return (yield)
     except UnsupportedError as error:
         pytest.skip(f"unsupported: {error}")
+    finally:
+        if probe is not None and probe.peak_bytes is not None:
+            pyfuncitem.user_properties.append((_MEMORY_PROPERTY, probe.peak_bytes))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -220,15 +257,44 @@ def _skip_reason(report: pytest.TestReport) -> str | None:
 
 
 class ScoreboardRecorder:
-    """Counts each test's outcome; registered per session (under xdist it sees the workers' reports)."""
+    """Counts each test's outcome and keeps its wall time and peak memory as a conformance record.
 
-    def __init__(self, scoreboard: Scoreboard) -> None:
+    Registered once per session; under xdist it runs in the controller and sees the workers' reports.
+    """
+
+    def __init__(self, scoreboard: Scoreboard, backends: list[Backend]) -> None:
         self.scoreboard = scoreboard
+        self.backends = backends
+        self.cases: list[Case] = []
+
+    def _record_case(self, report: pytest.TestReport, backend: str) -> None:
+        properties = dict(report.user_properties)
+        device = properties.get(_DEVICE_PROPERTY, "cpu")
+        duration = report.duration
+        peak = properties.get(_MEMORY_PROPERTY)
+        self.cases.append(
+            Case(
+                id=f"{suite_of(report.nodeid)}/{case_id(report.nodeid, backend, device)}",
+                backend=backend,
+                device=device,
+                operation=suite_of(report.nodeid),
+                params={"outcome": report.outcome},
+                stats={"min": duration, "median": duration, "iqr": 0.0, "mean": duration, "rounds": 1},
+                peak_memory_bytes=peak,
+                memory_method=memory_method(device) if peak is not None else None,
+            )
+        )
+
+    def results(self) -> Results:
+        backends = [{"name": b.name, "version": b.version, "source": b.source} for b in self.backends]
+        return Results(kind="conformance", environment=describe_environment(), backends=backends, cases=self.cases)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         backend = dict(report.user_properties).get(_BACKEND_PROPERTY)
         if backend is None:
             return
+        if report.when == "call":
+            self._record_case(report, backend)
         skip_reason = _skip_reason(report)
         outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"))
         if outcome is None:
@@ -243,6 +309,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         return
     terminalreporter.section("prunebench scoreboard")
     terminalreporter.write_line(state.scoreboard.render())
+    if hasattr(config, "workerinput"):
+        return
     path = config.option.prunebench_scoreboard_json
-    if path and not hasattr(config, "workerinput"):
+    if path:
         write_text_atomic(path, json.dumps(state.scoreboard.as_dict(), indent=2) + "\n")
+    results_path = config.option.prunebench_results_json
+    if results_path:
+        recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
+        write_results(recorder.results(), results_path)
+        terminalreporter.write_line(f"prunebench: conformance results written to {results_path}")
