@@ -9,6 +9,13 @@ from __future__ import annotations
 from .base_sparsifier import BaseSparsifier
 from .fake_sparsity import FakeSparsity, FakeStructuredSparsity
 from .nearly_diagonal_sparsifier import NearlyDiagonalSparsifier
+from .structured import (
+    BaseStructuredSparsifier,
+    FPGMPruner,
+    LSTMSaliencyPruner,
+    SaliencyPruner,
+    UnsupportedChainError,
+)
 from .weight_norm_sparsifier import WeightNormSparsifier
 
 name = "reference"
@@ -16,8 +23,13 @@ version = "0.1.0"
 
 __all__ = [
     "BaseSparsifier",
+    "BaseStructuredSparsifier",
+    "FPGMPruner",
     "FakeSparsity",
     "FakeStructuredSparsity",
+    "LSTMSaliencyPruner",
     "NearlyDiagonalSparsifier",
+    "SaliencyPruner",
+    "UnsupportedChainError",
     "WeightNormSparsifier",
 ]

@@ -26,6 +26,12 @@ class Chain:
 
     ``output_layer`` names the pruned module whose rows become the model's output channels (or
     LSTM units), for chains whose output shrinks; ``beyond_torch`` marks chains torch cannot prune.
+
+    ``prune_bias_options``: an LSTM's pruned units keep a nonzero, *recurrent* state when their
+    biases are kept, which no smaller LSTM can reproduce, so LSTM chains shrink only with
+    ``prune_bias=True`` (keep_bias is checked for exactness alone, in ``test_lstm_keep_bias``).
+    ``layernorm`` names a LayerNorm after the pruned layer: its statistics are, by contract, taken
+    over the kept units only (a full-width LayerNorm over zeros has no smaller equivalent).
     """
 
     id: str
@@ -35,6 +41,8 @@ class Chain:
     output_layer: str | None = None
     beyond_torch: bool = False
     family: str = field(default="linear")
+    prune_bias_options: tuple[bool, ...] = (True, False)
+    layernorm: str | None = None
 
 
 LINEAR_INPUT = (128, 7)
@@ -128,13 +136,23 @@ CHAINS: tuple[Chain, ...] = (
             LSTM_INPUT,
             output_layer="lstm",
             family="lstm",
+            prune_bias_options=(True,),
+            layernorm=norm,
         )
-        for name, factory in [("linear", zoo.LSTMLinear), ("layernorm_linear", zoo.LSTMLayerNormLinear)]
+        for name, factory, norm in [
+            ("linear", zoo.LSTMLinear, None),
+            ("layernorm_linear", zoo.LSTMLayerNormLinear, "norm"),
+        ]
         for layers in (1, 2)
     ),
 )
 
-CHAIN_PARAMS = [pytest.param(chain, id=chain.id) for chain in CHAINS]
+CHAIN_CASES = [
+    pytest.param(chain, prune_bias, id=f"{chain.id}-{'prune_bias' if prune_bias else 'keep_bias'}")
+    for chain in CHAINS
+    for prune_bias in chain.prune_bias_options
+]
+LSTM_CHAINS = [pytest.param(chain, id=chain.id) for chain in CHAINS if chain.family == "lstm"]
 
 
 def build_chain_model(chain: Chain, device: str) -> nn.Module:

@@ -6,8 +6,10 @@ Each check names the tensor, what was found and what the contract expects, e.g.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
+import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -67,3 +69,13 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> Non
     tolerance = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(expected.dtype, 1e-5)
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
     torch.testing.assert_close(actual, expected, atol=tolerance, rtol=tolerance, msg=lambda m: f"{what}: {m}")
+
+
+@contextmanager
+def must_raise(expected: type[BaseException] | tuple[type[BaseException], ...], symptom: str) -> Iterator[None]:
+    """Like ``pytest.raises``, but a missing error fails with ``symptom`` rather than "DID NOT RAISE"."""
+    try:
+        yield
+    except expected:
+        return
+    pytest.fail(symptom, pytrace=False)

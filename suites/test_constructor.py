@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from .checks import must_raise
 from .models import DEEP_NESTED_LAYERS, SIMPLE_LINEAR_LAYERS, DeepNested, SimpleLinear, build
 
 
 @pytest.mark.requires("BaseSparsifier")
 def test_base_sparsifier_is_abstract(backend):
-    with pytest.raises(TypeError):
+    with must_raise(TypeError, "BaseSparsifier can be instantiated: update_mask must be abstract"):
         backend.get("BaseSparsifier")()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+from .checks import must_raise
 from .models import SimpleLinear, build
 
 pytestmark = pytest.mark.requires("BaseSparsifier")
@@ -47,5 +48,5 @@ def test_convert_without_mapping_raises(backend, device, dtype, row_zero_sparsif
     model = build(SimpleLinear, device, dtype)
     sparsifier = row_zero_sparsifier()
     sparsifier.prepare(model, [{"tensor_fqn": "linear1.weight"}])
-    with pytest.raises((NotImplementedError, ValueError, TypeError)):
+    with must_raise((NotImplementedError, ValueError, TypeError), "convert(mapping=None) returned instead of raising"):
         sparsifier.convert(model, mapping=None)

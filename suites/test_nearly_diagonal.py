@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .checks import kept, mask_of
+from .checks import kept, mask_of, must_raise
 from .models import linear_stack
 
 pytestmark = pytest.mark.requires("NearlyDiagonalSparsifier")
@@ -48,7 +48,8 @@ def test_band_is_exact(backend, device, dtype, shape, nearliness):
 @pytest.mark.parametrize(("shape", "nearliness"), ILLEGAL, ids=[f"{s[0]}x{s[1]}-n{n}" for s, n in ILLEGAL])
 def test_illegal_nearliness_raises(backend, device, dtype, shape, nearliness):
     model = linear_stack([shape], device, dtype)
-    with pytest.raises(ValueError):
+    symptom = f"accepted nearliness={nearliness} for a {shape} weight; expected ValueError (even, or too wide)"
+    with must_raise(ValueError, symptom):
         sparsifier = backend.get("NearlyDiagonalSparsifier")()
         sparsifier.prepare(model, [{"tensor_fqn": "0.weight", "nearliness": nearliness}])
         sparsifier.step()

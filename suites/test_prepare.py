@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from .checks import assert_close, assert_parametrized, mask_of, parametrized_modules, zero_fraction
+from .checks import assert_close, assert_parametrized, mask_of, must_raise, parametrized_modules, zero_fraction
 from .models import SIMPLE_LINEAR_LAYERS, SimpleLinear, build, example_input
 
 SPARSIFIERS = {
@@ -92,5 +92,5 @@ def test_prepare_keeps_forward(backend, device, dtype):
 )
 def test_invalid_config_is_rejected(backend, device, dtype, row_zero_sparsifier, config):
     model = build(SimpleLinear, device, dtype)
-    with pytest.raises(Exception):  # noqa: B017 - the contract only promises an error; its type varies
+    with must_raise(Exception, f"prepare accepted the invalid config {config!r}; expected an error"):
         row_zero_sparsifier().prepare(model, config)

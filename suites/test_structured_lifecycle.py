@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from . import structured_models as zoo
-from .checks import kept, mask_of
+from .checks import kept, mask_of, must_raise
 from .structured_checks import make_row_one_pruner
 
 pytestmark = pytest.mark.requires("BaseStructuredSparsifier", "FakeStructuredSparsity")
@@ -28,7 +28,7 @@ PRUNABLE = (nn.Linear, nn.Conv2d, nn.LSTM)
 
 
 def test_base_structured_sparsifier_is_abstract(backend):
-    with pytest.raises(TypeError):
+    with must_raise(TypeError, "BaseStructuredSparsifier can be instantiated: update_mask must be abstract"):
         backend.get("BaseStructuredSparsifier")({})
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from .chains import CHAIN_PARAMS, Chain, build_chain_model
+from .chains import CHAIN_CASES, LSTM_CHAINS, Chain, build_chain_model
 from .structured_checks import (
     kept_output_indices,
     leftovers,
@@ -20,7 +22,6 @@ from .structured_checks import (
 )
 
 pytestmark = pytest.mark.requires("BaseStructuredSparsifier", "FakeStructuredSparsity")
-PRUNE_BIAS = [pytest.param(True, id="prune_bias"), pytest.param(False, id="keep_bias")]
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 
 
@@ -50,27 +51,58 @@ def _assert_outputs_match(masked: list[torch.Tensor], pruned: list[torch.Tensor]
         )
 
 
-@pytest.mark.parametrize("prune_bias", PRUNE_BIAS)
-@pytest.mark.parametrize("chain", CHAIN_PARAMS)
-def test_pruned_equals_masked(backend, device, chain: Chain, prune_bias: bool):
+def _normalize_over_kept(norm: nn.LayerNorm, kept: torch.Tensor):
+    """Forward hook: the LayerNorm's statistics over the kept units only; pruned units stay zero."""
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        index = kept.to(output.device)
+        x = inputs[0].index_select(-1, index)
+        normalized = F.layer_norm(x, (len(index),), norm.weight[index], norm.bias[index], norm.eps)
+        return torch.zeros_like(output).index_copy(-1, index, normalized)
+
+    return hook
+
+
+def _prune_and_compare(backend, device: str, chain: Chain, prune_bias: bool, must_shrink: bool) -> None:
     model = build_chain_model(chain, device)
     x = torch.randn(chain.input_shape, device=device)
     original_parameters = parameter_count(model)
     pruner = make_every_third_pruner(backend)({"prune_bias": prune_bias})
     pruner.prepare(model, [dict(entry) for entry in chain.config])
     pruner.step()
+    kept = kept_output_indices(model, chain.output_layer) if chain.output_layer else None
     with torch.no_grad():
         masked = _flatten(model(x))
-    kept = kept_output_indices(model, chain.output_layer) if chain.output_layer else None
+        if chain.layernorm:
+            norm = model.get_submodule(chain.layernorm)
+            handle = norm.register_forward_hook(_normalize_over_kept(norm, kept))
+            masked_kept_statistics = _flatten(model(x))
+            handle.remove()
+    width_before = model.get_submodule(chain.output_layer).hidden_size if chain.family == "lstm" else None
     pruned_model = pruner.prune()
     with torch.no_grad():
         pruned = _flatten(pruned_model(x))
+    if chain.layernorm and pruned_model.get_submodule(chain.output_layer).hidden_size < width_before:
+        masked = masked_kept_statistics  # the LayerNorm shrank with the LSTM: statistics over kept units
     _assert_outputs_match(masked, pruned, kept)
     remaining = parameter_count(pruned_model)
-    assert remaining < original_parameters, (
-        f"prune() left {remaining} of {original_parameters} parameters: nothing was physically removed"
-    )
+    if must_shrink:
+        assert remaining < original_parameters, (
+            f"prune() left {remaining} of {original_parameters} parameters: nothing was physically removed"
+        )
     left = leftovers(pruned_model)
     assert not left, f"prune() left pruning machinery behind: {left}"
     wrong = size_mismatches(pruned_model)
     assert not wrong, f"pruned layers' declared sizes disagree with their tensors: {wrong}"
+
+
+@pytest.mark.parametrize(("chain", "prune_bias"), CHAIN_CASES)
+def test_pruned_equals_masked(backend, device, chain: Chain, prune_bias: bool):
+    _prune_and_compare(backend, device, chain, prune_bias, must_shrink=True)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # a backend may warn that it keeps the biased units
+@pytest.mark.parametrize("chain", LSTM_CHAINS)
+def test_lstm_keep_bias(backend, device, chain: Chain):
+    """With biases kept, an LSTM's pruned units stay alive; pruning must stay exact (it may not shrink)."""
+    _prune_and_compare(backend, device, chain, prune_bias=False, must_shrink=False)

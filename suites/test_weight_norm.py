@@ -189,3 +189,22 @@ def test_partial_blocks_whole(backend, device, dtype, shape, block):
             zeroed += int(not cell.any())
     expected = round(0.5 * grid[0] * grid[1])
     assert zeroed == expected, f"{zeroed} of {grid[0] * grid[1]} blocks zeroed at level 0.5, expected {expected}"
+
+
+# One row of 14 single-element blocks: levels whose block counts are not whole numbers, so rounding
+# (Python's round-half-to-even, as torch does) is visible: 0.25 -> 3.5 -> 4, 0.7 -> 9.8 -> 10, 0.3 -> 4.2 -> 4.
+ROUNDING_LEVELS = [0.25, 0.3, 0.45, 0.7, 0.95]
+
+
+@pytest.mark.parametrize("level", ROUNDING_LEVELS, ids=[f"level{level:g}" for level in ROUNDING_LEVELS])
+def test_block_count_rounding(backend, device, dtype, level):
+    blocks = 14
+    model = linear_stack([(1, blocks)], device, dtype)
+    sparsifier = backend.get("WeightNormSparsifier")(sparsity_level=level, sparse_block_shape=(1, 1))
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    zeroed = int((~kept(mask_of(model[0]))).sum())
+    expected = min(blocks - 1, round(level * blocks))
+    assert zeroed == expected, (
+        f"sparsity_level={level} zeroed {zeroed} of {blocks} blocks, expected round({level} * {blocks}) = {expected}"
+    )

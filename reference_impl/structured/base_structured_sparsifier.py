@@ -1,0 +1,153 @@
+"""``BaseStructuredSparsifier``: row masks on Linear/Conv2d/LSTM weights, and ``prune()`` removing them.
+
+The lifecycle is ``BaseSparsifier``'s (prepare, step, state_dict, squash_mask); what differs is the
+mask (one bool per row, a ``FakeStructuredSparsity`` parametrization on the module's device), the
+bias handling that makes the masked model compute what the pruned one will (``bias``), and
+``prune()``, which traces the model with torch.fx and physically removes the masked rows together
+with the matching inputs of the layers they feed.
+
+What ``prune()`` guarantees: the returned model's output equals the masked model's (after
+``step()``, before ``prune()``), with these documented exceptions and choices:
+
+* A masked channel that still carries a constant (``prune_bias=False``, or a BatchNorm/activation
+  that maps 0 elsewhere) is folded into the next layer's bias when that is exact, merged into one
+  kept "carrier" channel when the next convolution zero-pads (border effects) or an average pool
+  zero-pads, and otherwise kept with a warning (see ``planning``).
+* LSTM units are removed only when their output is exactly zero; with ``prune_bias=False`` the
+  biases keep masked units alive, so they are kept with a warning (see ``lstm``).
+* A LayerNorm after a pruned layer normalizes over the kept channels only; the masked model's
+  statistics also count the zeroed ones, so no standard LayerNorm can match it. The pruned model
+  equals the masked model with that LayerNorm restricted to the kept channels (torch does the same).
+* Dropout is treated as the identity (exact in eval mode); BatchNorm uses the statistics its mode
+  selects at ``prune()`` time.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.fx import GraphModule, symbolic_trace
+from torch.nn.utils import parametrize
+
+from ..base_sparsifier import BaseSparsifier
+from ..fake_sparsity import FakeStructuredSparsity
+from .bias import attach_bias_handling, restore_bias
+from .masks import (
+    STRUCTURED_MODULES,
+    check_structured_tensor,
+    default_structured_config,
+    masked_tensor_names,
+    row_mask_parametrization,
+)
+from .pruning import prune_traced
+
+
+class BaseStructuredSparsifier(BaseSparsifier):
+    """Base of structured pruners: subclasses implement ``update_mask`` to clear rows of the row mask.
+
+    ``defaults`` are per-tensor settings every config entry may override; ``prune_bias`` (default
+    True) decides whether a masked row's bias is zeroed (True) or kept and folded into the next
+    layer at ``prune()`` (False).
+    """
+
+    supported_modules: frozenset[type[nn.Module]] = STRUCTURED_MODULES
+
+    def __init__(self, defaults: Mapping[str, Any] | None = None, patterns: object = None) -> None:
+        if patterns is not None:
+            raise NotImplementedError(
+                f"patterns={patterns!r}: custom fusion patterns are not supported; prune() follows each "
+                "pruned layer's users through the graph instead of matching patterns"
+            )
+        super().__init__(defaults)
+        self.traced: GraphModule | None = None
+
+    def prepare(self, model: nn.Module, config: Sequence[Mapping[str, Any]] | None) -> None:
+        """Attach row masks (all rows kept) to the configured tensors of ``model``, in place.
+
+        ``config=None`` masks every Linear and Conv2d weight and every LSTM's ``weight_ih_l<k>`` and
+        ``weight_hh_l<k>``, at any depth.
+        """
+        if config is None and isinstance(model, nn.Module):
+            config = default_structured_config(model)
+        super().prepare(model, config)
+
+    def validate_group(self, group: Mapping[str, Any]) -> None:
+        check_structured_tensor(group["module"], group["tensor_name"], group["tensor_fqn"])
+        prune_bias = group.get("prune_bias", True)
+        if not isinstance(prune_bias, bool):
+            raise TypeError(f"prune_bias for {group['tensor_fqn']!r} must be a bool, got {prune_bias!r}")
+        mask = group.get("mask")
+        rows = getattr(group["module"], group["tensor_name"]).shape[0]
+        if mask is not None and (not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (rows,)):
+            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
+            fqn = group["tensor_fqn"]
+            raise ValueError(f"mask for {fqn!r} must be a tensor of shape ({rows},), got {shape}")
+
+    def _prepare(self) -> None:
+        """Register each group's row mask, then the bias handling of its module."""
+        for group in self.groups:
+            module, tensor_name = group["module"], group["tensor_name"]
+            tensor = getattr(module, tensor_name)
+            mask = group.get("mask")
+            if mask is None:
+                mask = torch.ones(tensor.shape[0], dtype=torch.bool, device=tensor.device)
+            else:
+                mask = (mask != 0).to(tensor.device)
+            parametrization = group.get("parametrization", FakeStructuredSparsity)
+            parametrize.register_parametrization(module, tensor_name, parametrization(mask))
+            self.state[group["tensor_fqn"]]["mask"] = row_mask_parametrization(module, tensor_name).mask
+            attach_bias_handling(module, tensor_name, group.get("prune_bias", True))
+
+    def _restore_mask(self, group: Mapping[str, Any], saved_mask: torch.Tensor | None) -> torch.Tensor:
+        """Like the base, but a missing mask is a row mask with its bias handling."""
+        module, tensor_name = group["module"], group["tensor_name"]
+        if row_mask_parametrization(module, tensor_name) is None:
+            tensor = getattr(module, tensor_name)
+            ones = torch.ones(tensor.shape[0], dtype=torch.bool, device=tensor.device)
+            parametrize.register_parametrization(module, tensor_name, FakeStructuredSparsity(ones))
+            attach_bias_handling(module, tensor_name, group.get("prune_bias", True))
+        return super()._restore_mask(group, saved_mask)
+
+    @abc.abstractmethod
+    def update_mask(self, module: nn.Module, tensor_name: str, **kwargs: Any) -> None:
+        """Clear (set False) the rows of ``module.parametrizations[tensor_name][0].mask`` to prune."""
+
+    def squash_mask(self, *args: Any, **kwargs: Any) -> None:
+        """Bake masks into the weights and masked biases back into ``bias``; no hooks remain."""
+        for module in {id(group["module"]): group["module"] for group in self.groups}.values():
+            restore_bias(module)
+        super().squash_mask(*args, **kwargs)
+
+    def prune(self) -> GraphModule:
+        """Trace the model and physically remove every masked row and the inputs that consumed it.
+
+        Returns the pruned ``GraphModule``; its submodules are the prepared model's own, shrunk in
+        place, with no parametrizations or bias hooks left. Unsupported chains raise
+        ``UnsupportedChainError`` (a ``ValueError`` and ``NotImplementedError``) naming the fx node,
+        before anything is modified.
+        """
+        if self.model is None:
+            raise RuntimeError("prune() needs a prepared model: call prepare(model, config) first")
+        masked = self._masked_modules()
+        if not masked:
+            raise RuntimeError(
+                "prune() found no row masks on the prepared model: it was already pruned or squashed; "
+                "call prepare(model, config) again to prune it further"
+            )
+        traced = symbolic_trace(self.model)
+        prune_traced(traced, masked)
+        self.traced = traced
+        return traced
+
+    def _masked_modules(self) -> dict[str, nn.Module]:
+        """fqn -> module for every group module that still carries a row mask."""
+        masked: dict[str, nn.Module] = {}
+        for group in self.groups:
+            module = group["module"]
+            if masked_tensor_names(module):
+                masked.setdefault(group["module_fqn"], module)
+        return masked

@@ -1,0 +1,173 @@
+"""Physically shrinking modules once every plan is known: the only part of ``prune()`` that mutates.
+
+The order matters and is fixed by ``apply_plans``: masks are baked first (so every weight is the
+plain masked tensor the masked model used), then consumers fold or merge and lose input columns,
+then per-channel modules and producers lose their channels. Consumer columns and producer rows are
+different dims, so a module that is both is handled correctly in either role. Declared sizes
+(``in_features``, ``out_channels``, ``num_features``, ...) are updated with the tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrize import type_before_parametrizations
+
+from ..fake_sparsity import FakeStructuredSparsity
+from .bias import restore_bias
+from .lstm import rewrite_lstm
+from .masks import keep_of
+from .planning import Action, ConsumerPlan, Plan
+
+
+def bake(module: nn.Module) -> None:
+    """Turn a masked module into a plain one computing the same: masked weights and biases, no hooks.
+
+    A tensor whose only parametrization is our row mask is restored unparametrized and its masked
+    rows zeroed in place: the same result as ``leave_parametrized=True`` without materializing a
+    masked copy of every weight (most of those rows are about to be dropped anyway).
+    """
+    restore_bias(module)
+    for name in list(getattr(module, "parametrizations", {})):
+        parametrizations = module.parametrizations[name]
+        only_mask = len(parametrizations) == 1 and type(parametrizations[0]) is FakeStructuredSparsity
+        if not only_mask:
+            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+            continue
+        masked_rows = (~keep_of(parametrizations[0].mask)).nonzero().squeeze(1)
+        parametrize.remove_parametrizations(module, name, leave_parametrized=False)
+        with torch.no_grad():
+            getattr(module, name).index_fill_(0, masked_rows, 0)
+
+
+def _set_param(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
+    old = getattr(module, name)
+    setattr(module, name, nn.Parameter(tensor.contiguous(), requires_grad=old.requires_grad))
+
+
+def _select(module: nn.Module, names: Iterable[str], dim: int, index: torch.Tensor) -> None:
+    """Keep ``index`` along ``dim`` of each named parameter or buffer (None entries are skipped)."""
+    for name in names:
+        tensor = getattr(module, name)
+        if tensor is None:
+            continue
+        selected = tensor.detach().index_select(dim, index)
+        if name in module._buffers:
+            module._buffers[name] = selected
+        else:
+            _set_param(module, name, selected)
+
+
+def _add_bias(module: nn.Module, name: str, delta: torch.Tensor) -> None:
+    bias = getattr(module, name)
+    with torch.no_grad():
+        if bias is None:
+            setattr(module, name, nn.Parameter(delta.to(module.weight.dtype)))
+        else:
+            bias.add_(delta.to(bias.dtype))
+
+
+def _columns(channels: torch.Tensor, block: int) -> torch.Tensor:
+    """Input columns of ``channels`` when each channel spans ``block`` consecutive columns."""
+    if block == 1:
+        return channels
+    offsets = torch.arange(block, device=channels.device)
+    return (channels[:, None] * block + offsets[None, :]).reshape(-1)
+
+
+def _per_channel(weight: torch.Tensor, channels: torch.Tensor, block: int) -> torch.Tensor:
+    """``weight``'s input slices for ``channels`` as (out, channels, rest...), in a float32-or-wider dtype."""
+    sliced = weight.detach().index_select(1, _columns(channels, block))
+    sliced = sliced.to(torch.promote_types(weight.dtype, torch.float32))
+    if block > 1:
+        sliced = sliced.reshape(weight.shape[0], channels.numel(), block)
+    return sliced
+
+
+def _fold_and_merge(
+    weight: torch.Tensor, consumer: ConsumerPlan, block: int
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """The bias delta (FOLD) and the weight with the carrier's slice merged (CARRIER), before dropping."""
+    weight = weight.detach()
+    if not consumer.drop.numel() or consumer.action not in (Action.FOLD, Action.CARRIER):
+        return None, weight
+    sliced = _per_channel(weight, consumer.drop, block)  # (out, dropped, rest...)
+    if consumer.action is Action.FOLD:
+        summed = sliced.flatten(2).sum(2) if sliced.dim() > 2 else sliced  # (out, dropped)
+        return summed @ consumer.fold.to(summed.dtype), weight
+    ratios = consumer.ratios.to(sliced.dtype).reshape((1, -1) + (1,) * (sliced.dim() - 2))
+    merged = (sliced * ratios).sum(1)
+    columns = _columns(torch.tensor([consumer.carrier], device=weight.device), block)
+    weight = weight.clone()
+    weight[:, columns] += merged.reshape(weight[:, columns].shape).to(weight.dtype)
+    return None, weight
+
+
+def shrink_consumer(consumer: ConsumerPlan, keep_index: torch.Tensor) -> None:
+    """Fold/merge what the dropped channels carried into ``consumer``, then drop their input columns."""
+    module, block = consumer.use.module, consumer.use.block
+    module_type = type_before_parametrizations(module)
+    if module_type is nn.LSTM:
+        suffixes = ("", "_reverse") if module.bidirectional else ("",)
+        for suffix in suffixes:
+            weight_name = f"weight_ih_l0{suffix}"
+            delta, weight = _fold_and_merge(getattr(module, weight_name), consumer, 1)
+            if delta is not None:
+                _add_bias(module, f"bias_ih_l0{suffix}", delta)
+            _set_param(module, weight_name, weight.index_select(1, keep_index))
+        module.input_size = keep_index.numel()
+        return
+    delta, weight = _fold_and_merge(module.weight, consumer, block)
+    if delta is not None:
+        _add_bias(module, "bias", delta)
+    _set_param(module, "weight", weight.index_select(1, _columns(keep_index, block)))
+    if module_type is nn.Linear:
+        module.in_features = module.weight.shape[1]
+    else:
+        module.in_channels = module.weight.shape[1]
+
+
+def shrink_channel_module(module: nn.Module, keep_index: torch.Tensor) -> None:
+    """Keep ``keep_index`` of a BatchNorm2d, PReLU or LayerNorm's per-channel tensors."""
+    if isinstance(module, nn.PReLU):
+        _select(module, ["weight"], 0, keep_index)
+        module.num_parameters = keep_index.numel()
+    elif isinstance(module, nn.LayerNorm):
+        _select(module, ["weight", "bias"], 0, keep_index)
+        module.normalized_shape = (keep_index.numel(),)
+    else:
+        _select(module, ["weight", "bias", "running_mean", "running_var"], 0, keep_index)
+        module.num_features = keep_index.numel()
+
+
+def shrink_producer(plan: Plan) -> None:
+    """Remove the producer's dropped rows (Linear/Conv2d) or units (LSTM)."""
+    producer = plan.chain.producer
+    module = producer.module
+    if producer.lstm_units is not None:
+        rewrite_lstm(module, producer.lstm_units)
+        return
+    keep_index = plan.keep_index
+    _select(module, ["weight", "bias"], 0, keep_index)
+    if isinstance(module, nn.Linear):
+        module.out_features = keep_index.numel()
+    else:
+        module.out_channels = keep_index.numel()
+
+
+def apply_plans(baked: Iterable[nn.Module], plans: Iterable[Plan]) -> None:
+    """Bake every masked module, then shrink consumers, per-channel modules and producers, in that order."""
+    plans = list(plans)
+    for module in baked:
+        bake(module)
+    for plan in plans:
+        for consumer in plan.consumers:
+            shrink_consumer(consumer, plan.keep_index)
+    for plan in plans:
+        for _node, module in plan.chain.channel_modules:
+            shrink_channel_module(module, plan.keep_index)
+    for plan in plans:
+        shrink_producer(plan)

@@ -1,0 +1,55 @@
+"""``SaliencyPruner``: mask the rows with the smallest L1 norm."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from .base_structured_sparsifier import BaseStructuredSparsifier
+from .masks import row_mask_parametrization
+
+
+def check_sparsity_level(group: Mapping[str, Any]) -> float:
+    """The group's ``sparsity_level``, a real number in [0, 1]; missing or out of range is an error."""
+    level = group.get("sparsity_level")
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or math.isnan(level):
+        raise ValueError(
+            f"sparsity_level for {group['tensor_fqn']!r} must be a real number in [0, 1] (set it in "
+            f"defaults or in the config entry), got {level!r}"
+        )
+    if not 0.0 <= level <= 1.0:
+        raise ValueError(f"sparsity_level for {group['tensor_fqn']!r} must be in [0, 1], got {level!r}")
+    return float(level)
+
+
+def row_saliency(weight: torch.Tensor) -> torch.Tensor:
+    """L1 norm of each row (over every dim but the first)."""
+    return weight.detach().abs().sum(dim=tuple(range(1, weight.dim())))
+
+
+def clear_lowest(mask: torch.Tensor, saliency: torch.Tensor, count: int) -> torch.Tensor:
+    """Set ``mask`` False at the ``count`` lowest-saliency rows (in place); returns their indices."""
+    lowest = torch.topk(saliency, count, largest=False).indices
+    mask[lowest] = False
+    return lowest
+
+
+class SaliencyPruner(BaseStructuredSparsifier):
+    """Mask ``int(rows * sparsity_level)`` rows of lowest L1 saliency, per tensor, on every ``step()``.
+
+    As in torch, saliency is measured on the masked weight and masks only ever lose rows: rows
+    already masked have zero saliency, so a repeated ``step()`` picks them again.
+    """
+
+    def validate_group(self, group: Mapping[str, Any]) -> None:
+        super().validate_group(group)
+        check_sparsity_level(group)
+
+    def update_mask(self, module: nn.Module, tensor_name: str, sparsity_level: float, **kwargs: Any) -> None:
+        mask = row_mask_parametrization(module, tensor_name).mask
+        clear_lowest(mask, row_saliency(getattr(module, tensor_name)), int(mask.numel() * sparsity_level))

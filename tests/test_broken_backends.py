@@ -1,0 +1,112 @@
+"""The suites catch bugs: each deliberately broken backend in ``tests/broken`` fails the suite meant to catch it.
+
+Every record names a broken backend, the suite file(s) that must fail it, and the symptom: a phrase of
+the suite's own failure message, so a backend failing for an unrelated reason (an import error, a
+crash elsewhere) does not count as caught. The control runs the reference through the same runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+import pytest
+
+from . import broken
+from .conftest import SUITES, run_suites
+
+FLOAT16 = "--dtype=float16"
+
+
+@dataclass(frozen=True)
+class BrokenBackend:
+    """A module of ``tests/broken``, the suite run that must fail it, and the symptom the failure must show."""
+
+    module: str
+    suites: tuple[str, ...]
+    symptom: str
+    extra: tuple[str, ...] = ()
+
+    @property
+    def run(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The suite files and options, without the backend: what the reference control repeats."""
+        return self.suites, self.extra
+
+    @property
+    def bug(self) -> str:
+        """The module docstring's one-line description of the bug."""
+        doc = importlib.import_module(f"{broken.__name__}.{self.module}").__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else "(no description)"
+
+
+BROKEN_BACKENDS: list[BrokenBackend] = [
+    BrokenBackend("base_not_abstract", ("test_constructor.py",), "BaseSparsifier can be instantiated"),
+    BrokenBackend("config_none_top_level", ("test_constructor.py",), "expected every Linear"),
+    BrokenBackend("wn_zeros_default_one", ("test_constructor.py",), "zeros_per_block defaults to the block size"),
+    BrokenBackend("defaults_override_config", ("test_prepare.py",), "lost to the default"),
+    BrokenBackend("prepare_parametrizes_all", ("test_prepare.py",), "still carry a"),
+    BrokenBackend("wn_config_ignored", ("test_prepare.py",), "the constructor default overrode the per-tensor config"),
+    BrokenBackend("ignores_enable_mask_update", ("test_step.py",), "although enable_mask_update is False"),
+    BrokenBackend(
+        "float_mask_promotes", ("test_step.py",), "parametrized weight has dtype torch.float32", extra=(FLOAT16,)
+    ),
+    BrokenBackend("state_dict_leaks_modules", ("test_state_dict.py",), "holds live module references"),
+    BrokenBackend("load_ignores_masks", ("test_state_dict.py",), "differs from the expected mask"),
+    BrokenBackend("load_mutates_state_dict", ("test_state_dict.py",), "removed 'mask' from the state_dict"),
+    BrokenBackend("squash_drops_zeros", ("test_squash_mask.py",), "nonzero entries where the mask had zeros"),
+    BrokenBackend("squash_drops_per_layer", ("test_squash_mask.py",), "sparse_params is None, expected"),
+    BrokenBackend("convert_swaps_all", ("test_convert.py",), "swapped layers that were never sparsified"),
+    BrokenBackend("wn_largest_norm", ("test_weight_norm.py",), "the lowest-norm blocks must go first"),
+    BrokenBackend("wn_ignores_zeros_per_block", ("test_weight_norm.py",), "zeros, expected"),
+    BrokenBackend("wn_ignores_norm", ("test_weight_norm.py",), "norm=l1: kept"),
+    BrokenBackend("wn_masks_accumulate", ("test_weight_norm.py",), "drifted from"),
+    BrokenBackend("wn_floor_block_count", ("test_differential.py",), "differs from the expected mask"),
+    BrokenBackend("nd_band_strict", ("test_nearly_diagonal.py",), "expected ones exactly where"),
+    BrokenBackend("nd_accepts_even", ("test_nearly_diagonal.py",), "accepted nearliness=2"),
+]
+
+CONTROL_RUNS = sorted({record.run for record in BROKEN_BACKENDS})
+
+
+def _run_id(run: tuple[tuple[str, ...], tuple[str, ...]]) -> str:
+    suites, extra = run
+    return "+".join(suite.removeprefix("test_").removesuffix(".py") for suite in suites) + "".join(
+        f"-{option.lstrip('-').replace('=', '_')}" for option in extra
+    )
+
+
+def _run(pytester: pytest.Pytester, backend: str, suites: tuple[str, ...], extra: tuple[str, ...]) -> pytest.RunResult:
+    return run_suites(pytester, *(str(SUITES / suite) for suite in suites), f"--backend={backend}", *extra)
+
+
+def test_every_broken_backend_is_in_the_table():
+    modules = sorted(info.name for info in pkgutil.iter_modules(broken.__path__) if not info.name.startswith("_"))
+    listed = sorted(record.module for record in BROKEN_BACKENDS)
+    assert listed == modules, f"tests/broken modules without a record: {sorted(set(modules) - set(listed))}"
+    for module in modules:
+        namespace = importlib.import_module(f"{broken.__name__}.{module}")
+        assert namespace.name == f"broken-{module}", f"tests/broken/{module}.py names itself {namespace.name!r}"
+
+
+@pytest.mark.parametrize("record", BROKEN_BACKENDS, ids=lambda record: record.module)
+def test_broken_backend_is_caught(pytester, record):
+    result = _run(pytester, f"{broken.__name__}.{record.module}", record.suites, record.extra)
+    output = result.stdout.str()
+    where = f"{' '.join(record.suites + record.extra)}"
+    not_caught = f"bug {record.module!r} NOT caught by {where} ({record.bug})"
+    assert result.ret != 0, f"{not_caught}: the run exited {result.ret}\n{output}"
+    assert result.parseoutcomes().get("failed", 0) > 0, f"{not_caught}: no test failed\n{output}"
+    assert record.symptom in output, (
+        f"{not_caught} for the right reason: the run failed, but no failure message says {record.symptom!r}\n{output}"
+    )
+
+
+@pytest.mark.parametrize("run", CONTROL_RUNS, ids=_run_id)
+def test_reference_passes_the_same_runs(pytester, run):
+    suites, extra = run
+    result = _run(pytester, "reference", suites, extra)
+    assert result.ret == 0, (
+        f"the reference backend fails {' '.join(suites + extra)}, so failures of the broken backends there "
+        f"prove nothing about their bugs\n{result.stdout.str()}"
+    )
