@@ -85,7 +85,8 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
 
 def _run_conformance(args: argparse.Namespace, report: Path) -> int:
     options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
-    options.append(f"--scoreboard-json={report / 'scoreboard.json'}")
+    options.append(f"--report-dir={report}")
+    options.append(f"--results-json={report / 'conformance.json'}")
     return _pytest(options)
 
 

@@ -26,6 +26,7 @@ from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
 from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
 from .memory import PeakMemoryProbe, memory_method
+from .report import Failure, failure_message, write_report
 from .results import Case, Results, write_results
 from .scoreboard import Scoreboard, classify, suite_of
 from .xfails import ExpectedFailure, load_xfails, match_xfail
@@ -128,6 +129,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="prunebench_record_memory",
         action="store_true",
         help="measure each test's peak memory on CPU too (torch.profiler; slower). CUDA is always measured.",
+    )
+    group.addoption(
+        "--report-dir",
+        dest="prunebench_report_dir",
+        default=None,
+        help="write the conformance report here: scoreboard.json, scoreboard.md, failures.md (with repro commands).",
     )
     group.addoption(
         "--scoreboard-json",
@@ -266,6 +273,7 @@ class ScoreboardRecorder:
         self.scoreboard = scoreboard
         self.backends = backends
         self.cases: list[Case] = []
+        self.failures: list[Failure] = []
 
     def _record_case(self, report: pytest.TestReport, backend: str) -> None:
         properties = dict(report.user_properties)
@@ -295,6 +303,11 @@ class ScoreboardRecorder:
             return
         if report.when == "call":
             self._record_case(report, backend)
+        if report.failed:
+            seed = dict(report.user_properties).get(_SEED_PROPERTY)
+            option = next((b.source for b in self.backends if b.name == backend), backend)
+            message = failure_message(report.longreprtext)
+            self.failures.append(Failure(report.nodeid, backend, seed, message, option))
         skip_reason = _skip_reason(report)
         outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"))
         if outcome is None:
@@ -314,8 +327,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     path = config.option.prunebench_scoreboard_json
     if path:
         write_text_atomic(path, json.dumps(state.scoreboard.as_dict(), indent=2) + "\n")
+    recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
+    if config.option.prunebench_report_dir:
+        for written in write_report(config.option.prunebench_report_dir, state.scoreboard, recorder.failures):
+            terminalreporter.write_line(f"prunebench: report written to {written}")
     results_path = config.option.prunebench_results_json
     if results_path:
-        recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
         write_results(recorder.results(), results_path)
         terminalreporter.write_line(f"prunebench: conformance results written to {results_path}")

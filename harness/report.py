@@ -1,0 +1,81 @@
+"""The conformance report a run leaves in its report directory: scoreboard (JSON, Markdown) and failures.
+
+For every failure the report gives what a user needs to reproduce it alone: the backend, the test id
+(which names the model / chain and configuration case), the seed it ran with, the first lines of the
+failure message, and a command to paste.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .atomic import write_text_atomic
+from .scoreboard import OUTCOMES, Scoreboard
+
+MESSAGE_LINES = 6
+
+
+@dataclass(frozen=True)
+class Failure:
+    nodeid: str
+    backend: str
+    seed: int | None
+    message: str
+    backend_option: str = ""
+    """What ``--backend`` must say to load this backend again (its import path or built-in name)."""
+
+    def command(self) -> str:
+        return f"python -m pytest '{self.nodeid}' --backend={self.backend_option or self.backend} -p no:xdist"
+
+
+def failure_message(longrepr_text: str) -> str:
+    """The assertion lines of a failure (``E   ...``), else its last lines: short enough to read at once."""
+    lines = longrepr_text.splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    chosen = errors or [line for line in lines if line.strip()][-MESSAGE_LINES:]
+    return "\n".join(chosen[:MESSAGE_LINES])
+
+
+def scoreboard_markdown(scoreboard: Scoreboard) -> str:
+    headers = ["backend", "suite", *OUTCOMES]
+    lines = ["# Conformance scoreboard", "", tabulate(scoreboard.rows(), headers=headers, tablefmt="pipe"), ""]
+    for (backend, outcome), reasons in sorted(scoreboard.reasons.items()):
+        lines.append(f"## {backend}: {outcome}")
+        lines += [f"- {reason}" for reason in sorted(reasons)] + [""]
+    return "\n".join(lines)
+
+
+def failures_markdown(failures: list[Failure]) -> str:
+    if not failures:
+        return "# Failures\n\nNone.\n"
+    lines = ["# Failures", ""]
+    for failure in failures:
+        lines += [
+            f"## `{failure.nodeid}`",
+            "",
+            f"backend `{failure.backend}`, seed {failure.seed} (from the test id: the command reproduces it)",
+            "",
+            "```text",
+            failure.message,
+            "```",
+            "",
+            "```bash",
+            failure.command(),
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_report(directory: str | Path, scoreboard: Scoreboard, failures: list[Failure]) -> list[Path]:
+    target = Path(directory)
+    document = {**scoreboard.as_dict(), "failures": [asdict(f) | {"command": f.command()} for f in failures]}
+    return [
+        write_text_atomic(target / "scoreboard.json", json.dumps(document, indent=2) + "\n"),
+        write_text_atomic(target / "scoreboard.md", scoreboard_markdown(scoreboard)),
+        write_text_atomic(target / "failures.md", failures_markdown(failures)),
+    ]

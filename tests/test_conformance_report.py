@@ -1,0 +1,41 @@
+"""The conformance report directory: scoreboard JSON and Markdown, failures with a pasteable command."""
+
+from __future__ import annotations
+
+import json
+
+from harness.report import failure_message
+
+from .conftest import SUITES, run_suites
+
+
+def test_report_lists_failures_with_reproduction(pytester, tmp_path):
+    report = tmp_path / "report"
+    result = run_suites(
+        pytester,
+        str(SUITES / "test_nearly_diagonal.py"),
+        "--backend=tests.broken.nd_band_strict",
+        f"--report-dir={report}",
+        "-k",
+        "8x8-n3]",
+    )
+    assert result.ret == 1
+    document = json.loads((report / "scoreboard.json").read_text())
+    assert document["cells"][0]["failed"] >= 1
+    failure = document["failures"][0]
+    assert failure["backend"] == "broken-nd_band_strict" and isinstance(failure["seed"], int)
+    assert "--backend=tests.broken.nd_band_strict" in failure["command"], failure["command"]
+    assert "mask wrong at" in failure["message"]
+    assert "| broken-nd_band_strict | nearly_diagonal |" in (report / "scoreboard.md").read_text()
+    assert "```bash" in (report / "failures.md").read_text()
+
+
+def test_clean_run_reports_no_failures(pytester, tmp_path):
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--report-dir={tmp_path}")
+    assert result.ret == 0
+    assert (tmp_path / "failures.md").read_text() == "# Failures\n\nNone.\n"
+
+
+def test_failure_message_prefers_assertion_lines():
+    text = "def test():\n>   assert x\nE   AssertionError: mask wrong\nE   assert False\nfile.py:3: AssertionError"
+    assert failure_message(text) == "AssertionError: mask wrong\nassert False"
