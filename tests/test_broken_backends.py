@@ -17,6 +17,16 @@ from . import broken
 from .conftest import SUITES, run_suites
 
 FLOAT16 = "--dtype=float16"
+STRUCTURED_PRUNE = ("test_structured_prune.py",)
+STRUCTURED_LIFECYCLE = ("test_structured_lifecycle.py",)
+STRUCTURED_PRUNERS = ("test_structured_pruners.py",)
+OUTPUT_DIFFERS = "differs from the masked model's"
+NOTHING_REMOVED = "nothing was physically removed"
+# a prune() bug fails most chains, and each failure report costs ~0.3 s to render: the first one is enough
+FIRST_FAILURE = ("--maxfail=1",)
+ONLY_LSTM = ("-k=lstm", *FIRST_FAILURE)  # the chains a bug in LSTM handling can show up in
+ONLY_BATCHNORM = ("-k=batchnorm", *FIRST_FAILURE)
+ONLY_PADDED = ("-k=padded", *FIRST_FAILURE)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,22 @@ BROKEN_BACKENDS: list[BrokenBackend] = [
     BrokenBackend("wn_floor_block_count", ("test_differential.py",), "differs from the expected mask"),
     BrokenBackend("nd_band_strict", ("test_nearly_diagonal.py",), "expected ones exactly where"),
     BrokenBackend("nd_accepts_even", ("test_nearly_diagonal.py",), "accepted nearliness=2"),
+    BrokenBackend("structured_float_masks", STRUCTURED_LIFECYCLE, "has dtype torch.float32, expected torch.bool"),
+    BrokenBackend("structured_prune_bias_ignored", STRUCTURED_LIFECYCLE, "expected its bias zeroed"),
+    BrokenBackend("structured_saliency_highest", STRUCTURED_PRUNERS, "saliency kept [False, True"),
+    BrokenBackend("structured_lstm_units_per_gate", STRUCTURED_PRUNERS, "misaligned gates cannot be pruned exactly"),
+    BrokenBackend("structured_fpgm_smallest_norm", STRUCTURED_PRUNERS, "(the geometric median) pruned, not filter 0"),
+    BrokenBackend("structured_fpgm_l1_is_l2", STRUCTURED_PRUNERS, "FPGM summed distances (dist=1)"),
+    BrokenBackend("structured_bias_not_folded", STRUCTURED_PRUNE, OUTPUT_DIFFERS, FIRST_FAILURE),
+    BrokenBackend("structured_prefix_columns", STRUCTURED_PRUNE, OUTPUT_DIFFERS, FIRST_FAILURE),
+    BrokenBackend("structured_fold_into_padded_conv", STRUCTURED_PRUNE, OUTPUT_DIFFERS, ONLY_PADDED),
+    BrokenBackend("structured_channel_modules_truncated", STRUCTURED_PRUNE, OUTPUT_DIFFERS, ONLY_BATCHNORM),
+    BrokenBackend("structured_lstm_interleaved_gates", STRUCTURED_PRUNE, OUTPUT_DIFFERS, ONLY_LSTM),
+    BrokenBackend("structured_lstm_bias_unmasked", STRUCTURED_PRUNE, NOTHING_REMOVED, ONLY_LSTM),
+    BrokenBackend("structured_conv_never_shrunk", STRUCTURED_PRUNE, NOTHING_REMOVED, FIRST_FAILURE),
+    BrokenBackend("structured_unshrunk_keeps_mask", STRUCTURED_PRUNE, "lstm: parametrizations on", ONLY_LSTM),
+    BrokenBackend("structured_bias_hook_left", STRUCTURED_PRUNE, "forward hook(s)", FIRST_FAILURE),
+    BrokenBackend("structured_sizes_not_updated", STRUCTURED_PRUNE, "declared sizes disagree", FIRST_FAILURE),
 ]
 
 CONTROL_RUNS = sorted({record.run for record in BROKEN_BACKENDS})

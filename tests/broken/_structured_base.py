@@ -1,0 +1,44 @@
+"""What every broken structured backend shares: all nine reference names, and a way to alter one step of prune().
+
+A broken module star-imports this, then redefines the one class it breaks. ``prune()`` runs a
+pipeline of module-level helpers (``pruning.prune_traced`` -> ``plan`` / ``apply_plans`` -> ...), so
+a bug deep inside it is a chain of ``with_globals`` copies ending in ``prune_with``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import reference_impl
+from reference_impl import (
+    BaseStructuredSparsifier,
+    FakeStructuredSparsity,
+    FPGMPruner,
+    LSTMSaliencyPruner,
+    SaliencyPruner,
+)
+from reference_impl.structured import pruning
+
+from ._base import *  # noqa: F403 - the four sparsifier names
+from ._base import __all__ as _sparsifier_names
+from ._base import with_globals
+
+__all__ = [
+    *_sparsifier_names,
+    "BaseStructuredSparsifier",
+    "FPGMPruner",
+    "FakeStructuredSparsity",
+    "LSTMSaliencyPruner",
+    "SaliencyPruner",
+]
+
+
+def prune_with(**helpers: Any) -> Callable[..., Any]:
+    """A copy of the reference ``BaseStructuredSparsifier.prune`` whose ``prune_traced`` sees ``helpers``.
+
+    ``helpers`` replace globals of ``reference_impl.structured.pruning`` (``plan``, ``apply_plans``,
+    ``producer_for``, ...); the reference modules themselves are left untouched.
+    """
+    prune_traced = with_globals(pruning.prune_traced, **helpers)
+    return with_globals(reference_impl.BaseStructuredSparsifier.prune, prune_traced=prune_traced)
