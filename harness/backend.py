@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from .api import API_NAMES
-from .errors import UnsupportedError, UsageError
+from .errors import BackendUnavailableError, UnsupportedError, UsageError
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "reference": "reference_impl",
@@ -81,6 +81,8 @@ def _import_path(value: str) -> Any:
     module_path, _, attribute = value.partition(":")
     try:
         namespace: Any = importlib.import_module(module_path)
+    except BackendUnavailableError as error:
+        raise UsageError(str(error)) from error
     except ImportError as error:
         raise _usage(value, f"importing {module_path!r} failed ({type(error).__name__}: {error})") from error
     except Exception as error:  # a backend whose import crashes must not take the harness down

@@ -61,7 +61,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
         try:
             backend = resolve_backend(name)
         except UsageError as error:
-            rows.append([name, "unavailable", str(error).split(": ", 1)[-1][:80], ""])
+            rows.append([name, "unavailable", str(error), ""])
             continue
         missing = [n for n in API_NAMES if not backend.provides(n)]
         rows.append([name, backend.version, backend.source, ", ".join(missing) or "none"])

@@ -9,3 +9,22 @@ class UsageError(Exception):
 
 class UnsupportedError(Exception):
     """The backend under test lacks a name or capability a test needs; reported, never passed."""
+
+
+class BackendUnavailableError(ImportError):
+    """An adapter's third-party library is not installed.
+
+    Adapter modules raise it at import time; the harness turns it into a usage error that names the
+    extra to install, and ``prunebench backends`` lists the backend as unavailable instead of hiding it.
+    It subclasses ``ImportError`` so that plain ``import`` users see the familiar exception type.
+    """
+
+    def __init__(self, backend: str, library: str, extra: str, cause: BaseException | None = None) -> None:
+        detail = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(
+            f"backend {backend!r} is unavailable: it needs the {library!r} library{detail}; "
+            f"install it with: pip install 'prunebench[{extra}]'"
+        )
+        self.backend = backend
+        self.library = library
+        self.extra = extra
