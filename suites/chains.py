@@ -128,6 +128,7 @@ CHAINS: tuple[Chain, ...] = (
         beyond_torch=True,
         family="conv",
     ),
+    Chain("conv2d_prelu_conv2d", zoo.Conv2dPReLU, _fqns("conv1"), zoo.IMAGE, beyond_torch=True, family="conv"),
     *(
         Chain(
             f"lstm_{name}_{layers}layer",
@@ -156,13 +157,21 @@ LSTM_CHAINS = [pytest.param(chain, id=chain.id) for chain in CHAINS if chain.fam
 
 
 def build_chain_model(chain: Chain, device: str) -> nn.Module:
-    """The chain's model on ``device``, in eval mode, with non-trivial normalisation statistics."""
+    """The chain's model on ``device``, in eval mode, with distinct per-channel parameters.
+
+    Default initialisations make every channel of a BatchNorm, LayerNorm or PReLU identical (ones,
+    zeros, 0.25), so a pruner that keeps the wrong channels of them would still match the masked
+    model; randomising them makes each channel's parameters its own, and such a bug visible.
+    """
     model = chain.model()
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            with torch.no_grad():
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
+            if isinstance(module, (nn.BatchNorm2d, nn.LayerNorm)):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.5, 0.5)
+            if isinstance(module, nn.PReLU):
+                module.weight.uniform_(0.05, 0.5)
     return model.to(device).eval()

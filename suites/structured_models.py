@@ -253,6 +253,19 @@ class Conv2dBatchNormActivation(nn.Module):
         return self.conv2(self.act(self.bn(self.conv1(x))))
 
 
+class Conv2dPReLU(nn.Module):
+    """*Beyond torch*: conv2d -> PReLU (one slope per channel) -> conv2d: the slopes shrink too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, kernel_size=3, bias=True)
+        self.act = nn.PReLU(8)
+        self.conv2 = nn.Conv2d(8, 5, kernel_size=3, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv2(self.act(self.conv1(x)))
+
+
 class LSTMLinear(nn.Module):
     """LSTM -> Linear; returns the linear's output and the LSTM's (which shrinks when pruned)."""
 
@@ -286,6 +299,7 @@ __all__ = [
     "Conv2dBatchNormActivation",
     "Conv2dBias",
     "Conv2dMaxPoolFlattenLinear",
+    "Conv2dPReLU",
     "Conv2dPadBias",
     "Conv2dPool",
     "Conv2dPoolFlatten",

@@ -32,14 +32,22 @@ def test_base_structured_sparsifier_is_abstract(backend):
         backend.get("BaseStructuredSparsifier")({})
 
 
-def test_config_none_finds_every_prunable_layer(backend, device):
-    model = zoo.SimpleLinear().to(device)
+@pytest.mark.parametrize(
+    "model_class",
+    [zoo.SimpleLinear, zoo.SimpleConv2d, zoo.Conv2dBatchNormActivation, zoo.LSTMLinear],
+    ids=lambda cls: cls.__name__,
+)
+def test_config_none_finds_every_prunable_layer(backend, device, model_class):
+    model = model_class().to(device)
     expected = sorted(fqn for fqn, module in model.named_modules() if type(module) in PRUNABLE)
     pruner = make_row_one_pruner(backend)({"test": 3})
     pruner.prepare(model, None)
-    found = sorted(group["module_fqn"] for group in pruner.groups)
+    found = sorted({group["module_fqn"] for group in pruner.groups})  # an LSTM has a group per weight
     assert found == expected, f"config=None pruned {found}, expected every Linear/Conv2d/LSTM: {expected}"
     assert all(group["test"] == 3 for group in pruner.groups), "constructor default test=3 missing from groups"
+
+
+def test_explicit_config_limits_the_groups(backend, device):
     pruner = make_row_one_pruner(backend)({"test": 3})
     pruner.prepare(zoo.SimpleLinear().to(device), [{"tensor_fqn": "seq.0.weight"}])
     assert [g["module_fqn"] for g in pruner.groups] == ["seq.0"], f"groups: {[g['module_fqn'] for g in pruner.groups]}"
@@ -51,6 +59,7 @@ def test_prepare_attaches_bool_row_masks(backend, device, model_class, input_sha
     fake = backend.get("FakeStructuredSparsity")
     pruner = make_row_one_pruner(backend)({})
     pruner.prepare(model, None)
+    assert pruner.groups, f"prepare(config=None) found no prunable layer in {model_class.__name__}"
     for group in pruner.groups:
         module, fqn = group["module"], group["tensor_fqn"]
         assert fqn in pruner.state, f"no state entry for {fqn!r} after prepare"
@@ -72,6 +81,7 @@ def test_step_updates_masks_in_place(backend, device, model_class, input_shape, 
     pruner = make_row_one_pruner(backend)({})
     pruner.prepare(model, None)
     pruner.step()
+    assert pruner.groups, f"prepare(config=None) found no prunable layer in {model_class.__name__}"
     for group in pruner.groups:
         mask = kept(mask_of(group["module"]))
         assert mask.sum().item() == mask.numel() - 1 and not mask[1], (

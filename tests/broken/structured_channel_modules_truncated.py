@@ -1,4 +1,4 @@
-"""prune() cuts a BatchNorm2d/LayerNorm after a pruned layer to its first k channels instead of the kept ones."""
+"""prune() cuts a BatchNorm2d, LayerNorm or PReLU after a pruned layer to its first k channels, not the kept ones."""
 
 from __future__ import annotations
 
