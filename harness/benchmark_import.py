@@ -15,6 +15,15 @@ from .environment import describe_environment
 from .results import Case, Results, ResultsError
 
 
+def _split_out(params: str, token: str) -> list[str]:
+    """``params`` without the ``-``-delimited ``token``: ``a-torch-pruning-b`` less ``torch-pruning``."""
+    padded = f"-{params}-"
+    if f"-{token}-" not in padded:
+        return [params] if params else []
+    before, _, after = padded.partition(f"-{token}-")
+    return [piece for piece in (before.strip("-"), after.strip("-")) if piece]
+
+
 def case_id(fullname: str, backend: str, device: str) -> str:
     """``suites/perf/test_x.py::test_y[reference-cpu-a-b]`` -> ``y[a-b]``.
 
@@ -22,10 +31,9 @@ def case_id(fullname: str, backend: str, device: str) -> str:
     """
     _, _, test = fullname.partition("::")
     name, bracket, params = test.partition("[")
-    parts = params.rstrip("]").split("-") if bracket else []
-    for known in (backend, device):
-        if known in parts:
-            parts.remove(known)
+    parts = [params.rstrip("]")] if bracket else []
+    for known in (backend, device):  # names may hold '-' (torch-pruning): strip them as whole tokens
+        parts = [piece for part in parts for piece in _split_out(part, known)]
     suffix = f"[{'-'.join(parts)}]" if parts else ""
     return f"{name.removeprefix('test_')}{suffix}"
 

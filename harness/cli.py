@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from .atomic import write_text_atomic
 from .errors import UsageError
 from .results import ResultsError, load_results
 
@@ -24,8 +25,6 @@ def cmd_table(args: argparse.Namespace) -> int:
 
     text = render_table(_load_all(args.results), args.format, args.by, args.baseline)
     if args.output:
-        from .atomic import write_text_atomic
-
         write_text_atomic(args.output, text)
     else:
         sys.stdout.write(text)
@@ -48,6 +47,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     comparison = compare_results(load_results(args.base), load_results(args.new), parse_threshold(args.threshold))
     print(comparison.render())
     return 1 if comparison.regressions else 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from .merge import merge_results
+    from .results import write_results
+
+    outcome = merge_results(_load_all(args.results))
+    for conflict in outcome.conflicts:
+        print(f"warning: {conflict}", file=sys.stderr)
+    path = write_results(outcome.results, args.output)
+    print(f"merged {len(args.results)} files ({len(outcome.results.cases)} cases) into {path}")
+    return 1 if outcome.conflicts and args.strict else 0
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
@@ -105,7 +116,7 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
         results = results_from_benchmark_json(raw)
     path = write_results(results, report / "perf.json")
     table = render_table([results], "md", "backend", args.baseline)
-    (report / "perf.md").write_text(table)
+    write_text_atomic(report / "perf.md", table)
     print(f"results: {path}\ntable: {report / 'perf.md'}")
     return status
 
@@ -154,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("-o", "--output", required=True, help="directory for the PNGs")
     plot.add_argument("--baseline", help="backend the speedups are taken against (default: the first)")
     plot.set_defaults(handler=cmd_plot)
+
+    merge = commands.add_parser("merge", help="combine results files from several machines into one")
+    merge.add_argument("results", nargs="+")
+    merge.add_argument("-o", "--output", required=True, help="the merged results file (written atomically)")
+    merge.add_argument("--strict", action="store_true", help="exit 1 when the machines' environments conflict")
+    merge.set_defaults(handler=cmd_merge)
 
     compare = commands.add_parser("compare", help="exit 1 when NEW regressed against BASE beyond the threshold")
     compare.add_argument("base")

@@ -39,13 +39,14 @@ def git_revision(directory: Path | None = None) -> str | None:
 
 
 def describe_environment() -> dict[str, object]:
-    """torch, Python, CPU, GPU, core count, load average and git revision of this run."""
+    """Host, torch, Python, CPU, GPU, core count, load average and git revision of this run."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     try:
         load = [round(value, 2) for value in os.getloadavg()]
     except OSError:
         load = None
     return {
+        "host": platform.node(),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),

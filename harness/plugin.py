@@ -24,11 +24,12 @@ from .backend import DEFAULT_BACKEND, Backend, resolve_backends
 from .benchmark_import import case_id
 from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
+from .global_state import GlobalStateMutationError, TorchGlobalState
 from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
 from .memory import PeakMemoryProbe, memory_method
 from .report import Failure, failure_message, write_report
 from .results import Case, Results, write_results
-from .scoreboard import Scoreboard, classify, suite_of
+from .scoreboard import CRASH_MARK, Scoreboard, classify, suite_of
 from .xfails import ExpectedFailure, load_xfails, match_xfail
 
 BACKEND_ENV = "PRUNEBENCH_BACKEND"
@@ -37,6 +38,9 @@ _BACKEND_PROPERTY = "prunebench_backend"
 _SEED_PROPERTY = "prunebench_seed"
 _DEVICE_PROPERTY = "prunebench_device"
 _MEMORY_PROPERTY = "prunebench_peak_memory"
+_TEST_ID_PROPERTY = "prunebench_test_id"
+DEFAULT_TEST_TIMEOUT_S = 300.0
+"""Per-test limit when the user sets none: far above any conformance or perf test, far below forever."""
 
 
 class PluginState:
@@ -83,6 +87,20 @@ def short_test_id(nodeid: str) -> str:
     """``suites/test_x.py::test_y[a-b]`` -> ``test_x.py::test_y[a-b]``: independent of the rootdir."""
     path, sep, rest = nodeid.partition("::")
     return path.rsplit("/", 1)[-1] + sep + rest
+
+
+def item_test_id(item: pytest.Item) -> str:
+    """The item's short id, from its file rather than its node id.
+
+    ``pytest --pyargs suites`` run outside the rootdir gives node ids without a path
+    (``::test_y[...]``); expected failures, seeds and suite names must not depend on that.
+    """
+    return f"{item.path.name}::{item.nodeid.partition('::')[2]}"
+
+
+def runnable_test_id(item: pytest.Item) -> str:
+    """An id pytest accepts from any directory: the file's absolute path, then the test."""
+    return f"{item.path}::{item.nodeid.partition('::')[2]}"
 
 
 def seed_for(nodeid: str) -> int:
@@ -144,11 +162,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*names): backend names the test needs")
+    _default_timeout(config)
     state = PluginState(config)
     config.stash[_STATE] = state
     config.pluginmanager.register(ScoreboardRecorder(state.scoreboard, state.backends), "prunebench-scoreboard")
+
+
+def _default_timeout(config: pytest.Config) -> None:
+    """Give every test a timeout unless the user chose one, so a hanging backend fails one test, not the run.
+
+    pytest-timeout's ``--timeout``, ``PYTEST_TIMEOUT`` and ini ``timeout`` all take precedence.
+    """
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    chosen = config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT")
+    if not chosen and not config.getini("timeout"):
+        config.option.timeout = DEFAULT_TEST_TIMEOUT_S
 
 
 def _state(config: pytest.Config) -> PluginState:
@@ -189,10 +221,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
         if not isinstance(backend, Backend):
             continue
-        short_id = short_test_id(item.nodeid)
+        short_id = item_test_id(item)
         state.collected_functions.add(short_id.split("[", 1)[0])
         item.user_properties.append((_BACKEND_PROPERTY, backend.name))
-        item.user_properties.append((_SEED_PROPERTY, seed_for(item.nodeid)))
+        item.user_properties.append((_SEED_PROPERTY, seed_for(short_id)))
+        item.user_properties.append((_TEST_ID_PROPERTY, runnable_test_id(item)))
         device = item.callspec.params.get("device")
         if isinstance(device, str):
             item.user_properties.append((_DEVICE_PROPERTY, device))
@@ -215,7 +248,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _prunebench_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     """Seed torch and random from the test id, so a failing id reproduces exactly when re-run."""
-    seed = seed_for(request.node.nodeid)
+    seed = seed_for(item_test_id(request.node))
     torch.manual_seed(seed)
     random.seed(seed)
     yield seed
@@ -233,16 +266,35 @@ def _memory_probe(item: pytest.Item) -> PeakMemoryProbe | None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
-    """Record the test's peak memory; a backend name missing inside a test becomes *unsupported*."""
+    """Record peak memory, turn a missing name into *unsupported*, catch changes to torch's globals."""
     probe = _memory_probe(pyfuncitem)
+    guarded = _BACKEND_PROPERTY in dict(pyfuncitem.user_properties)
+    before = TorchGlobalState.capture() if guarded else None
     try:
         with probe or contextlib.nullcontext():
-            return (yield)
+            result = yield
     except UnsupportedError as error:
         pytest.skip(f"unsupported: {error}")
     finally:
         if probe is not None and probe.peak_bytes is not None:
             pyfuncitem.user_properties.append((_MEMORY_PROPERTY, probe.peak_bytes))
+        changes = _restore_global_state(before)
+    if changes:
+        raise GlobalStateMutationError(
+            "the backend changed torch's process-wide state during this test (restored for the tests that "
+            "follow): " + "; ".join(changes)
+        )
+    return result
+
+
+def _restore_global_state(before: TorchGlobalState | None) -> list[str]:
+    """What changed since ``before``, after putting it back; nothing when the test was not guarded."""
+    if before is None:
+        return []
+    changes = TorchGlobalState.capture().changes_since(before)
+    if changes:
+        before.restore()
+    return changes
 
 
 @pytest.hookimpl(wrapper=True)
@@ -275,17 +327,23 @@ class ScoreboardRecorder:
         self.cases: list[Case] = []
         self.failures: list[Failure] = []
 
+    @staticmethod
+    def _test_id(report: pytest.TestReport) -> str:
+        """The runnable id recorded at collection; the node id for reports made outside the worker."""
+        return str(dict(report.user_properties).get(_TEST_ID_PROPERTY, report.nodeid))
+
     def _record_case(self, report: pytest.TestReport, backend: str) -> None:
         properties = dict(report.user_properties)
+        test_id = self._test_id(report)
         device = properties.get(_DEVICE_PROPERTY, "cpu")
         duration = report.duration
         peak = properties.get(_MEMORY_PROPERTY)
         self.cases.append(
             Case(
-                id=f"{suite_of(report.nodeid)}/{case_id(report.nodeid, backend, device)}",
+                id=f"{suite_of(test_id)}/{case_id(test_id, backend, device)}",
                 backend=backend,
                 device=device,
-                operation=suite_of(report.nodeid),
+                operation=suite_of(test_id),
                 params={"outcome": report.outcome},
                 stats={"min": duration, "median": duration, "iqr": 0.0, "mean": duration, "rounds": 1},
                 peak_memory_bytes=peak,
@@ -297,8 +355,17 @@ class ScoreboardRecorder:
         backends = [{"name": b.name, "version": b.version, "source": b.source} for b in self.backends]
         return Results(kind="conformance", environment=describe_environment(), backends=backends, cases=self.cases)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    def _backend_of(self, report: pytest.TestReport) -> str | None:
+        """The report's backend; read from the test id when a crashed worker's report lost its properties."""
         backend = dict(report.user_properties).get(_BACKEND_PROPERTY)
+        if backend is not None or "[" not in report.nodeid:
+            return backend
+        params = report.nodeid.split("[", 1)[1]
+        names = sorted((b.name for b in self.backends), key=len, reverse=True)  # 'torch-x' before 'torch'
+        return next((name for name in names if params.startswith((f"{name}-", f"{name}]"))), None)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        backend = self._backend_of(report)
         if backend is None:
             return
         if report.when == "call":
@@ -307,13 +374,16 @@ class ScoreboardRecorder:
             seed = dict(report.user_properties).get(_SEED_PROPERTY)
             option = next((b.source for b in self.backends if b.name == backend), backend)
             message = failure_message(report.longreprtext)
-            self.failures.append(Failure(report.nodeid, backend, seed, message, option))
+            self.failures.append(Failure(self._test_id(report), backend, seed, message, option))
         skip_reason = _skip_reason(report)
-        outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"))
+        crashed = report.failed and CRASH_MARK in str(report.longrepr)
+        outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"), crashed)
         if outcome is None:
             return
         reason = getattr(report, "wasxfail", None) if outcome == "xfailed" else skip_reason
-        self.scoreboard.record(backend, suite_of(report.nodeid), outcome, reason)
+        if crashed:
+            reason = str(report.longrepr).strip().splitlines()[0]
+        self.scoreboard.record(backend, suite_of(self._test_id(report)), outcome, reason)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

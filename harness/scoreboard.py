@@ -1,6 +1,7 @@
 """The conformance scoreboard: outcomes counted per backend and suite, rendered for the terminal.
 
-Outcomes: ``passed``, ``failed`` (errors in setup or teardown count too), ``xfailed`` (an expected
+Outcomes: ``passed``, ``failed`` (errors in setup or teardown count too), ``crashed`` (the worker
+process died during the test: a segfault, ``os._exit``, the OOM killer), ``xfailed`` (an expected
 failure declared as data), ``xpassed``, ``unsupported`` (the backend lacks what the test needs) and
 ``skipped`` (anything else, e.g. a device this machine does not have).
 """
@@ -12,8 +13,10 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "xfailed", "xpassed", "unsupported", "skipped")
+OUTCOMES: tuple[str, ...] = ("passed", "failed", "crashed", "xfailed", "xpassed", "unsupported", "skipped")
 UNSUPPORTED_MARK = "unsupported:"
+CRASH_MARK = "crashed while running"
+"""What pytest-xdist writes into the report it makes for a test whose worker process died."""
 
 
 def suite_of(nodeid: str) -> str:
@@ -23,10 +26,10 @@ def suite_of(nodeid: str) -> str:
     return stem.removeprefix("test_")
 
 
-def classify(when: str, outcome: str, skip_reason: str | None, wasxfail: bool) -> str | None:
+def classify(when: str, outcome: str, skip_reason: str | None, wasxfail: bool, crashed: bool = False) -> str | None:
     """Map one pytest report phase to a scoreboard outcome, or None when the phase adds nothing."""
     if outcome == "failed":
-        return "failed"
+        return "crashed" if crashed else "failed"
     if outcome == "skipped":
         if wasxfail:
             return "xfailed"
@@ -45,7 +48,7 @@ class Scoreboard:
 
     def record(self, backend: str, suite: str, outcome: str, reason: str | None = None) -> None:
         self.counts[(backend, suite)][outcome] += 1
-        if reason and outcome in ("unsupported", "xfailed"):
+        if reason and outcome in ("unsupported", "xfailed", "crashed"):
             self.reasons[(backend, outcome)].add(reason)
 
     def total(self, outcome: str) -> int:

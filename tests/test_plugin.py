@@ -44,6 +44,7 @@ def test_scoreboard_json_is_written(pytester):
             "suite": "step",
             "passed": 4,
             "failed": 0,
+            "crashed": 0,
             "xfailed": 0,
             "xpassed": 0,
             "unsupported": 0,
@@ -128,3 +129,22 @@ def test_same_id_gets_same_random_numbers(pytester):
         for _ in range(2)
     ]
     assert draws[0] and draws[0] == draws[1], draws
+
+
+def test_pyargs_from_another_directory_keeps_xfails_suites_and_seeds(pytester):
+    """``pytest --pyargs suites`` outside the checkout: node ids carry no path, the plugin must not care."""
+    report = pytester.path / "report"
+    result = pytester.runpytest_subprocess(
+        "--pyargs",
+        "suites.test_weight_norm",
+        "--backend=torch",
+        "-k=partial_blocks_with_zeros_per_block",
+        f"--report-dir={report}",
+        "-p",
+        "no:cacheprovider",
+    )
+    output = result.stdout.str()
+    assert result.ret == 0, output
+    assert result.parseoutcomes().get("xfailed", 0) > 0, f"torch's declared bug was not applied:\n{output}"
+    row = next(line for line in output.splitlines() if line.startswith("torch "))
+    assert row.split()[1] == "weight_norm", f"suite column lost under --pyargs: {row}"

@@ -1,0 +1,90 @@
+"""Backends that misbehave — raise on import, hang, kill their worker, change torch's globals — never take
+the harness down: each is reported against the test it broke, and the rest of the run goes on."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from .conftest import SUITES, run_suites
+
+STEP_SUITE = str(SUITES / "test_step.py")
+ONE_STEP_TEST = "-k=test_step_applies_update_mask"
+
+
+def _backend(pytester: pytest.Pytester, name: str, step_body: str) -> str:
+    """A module backend: the reference, except that its BaseSparsifier.step() runs ``step_body`` first."""
+    source = f"""
+        import os, time
+        import torch
+        import reference_impl
+        from reference_impl import *  # noqa: F403
+
+        name = {name!r}
+
+        class BaseSparsifier(reference_impl.BaseSparsifier):
+            def step(self):
+                {step_body}
+                return super().step()
+        """
+    pytester.makepyfile(**{name: textwrap.dedent(source)})
+    pytester.syspathinsert()
+    return name
+
+
+def _scoreboard_row(output: str, backend: str, suite: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith(backend) and f" {suite} " in line)
+
+
+def test_backend_raising_on_import_is_a_usage_error(pytester):
+    pytester.makepyfile(exploding="raise RuntimeError('library initialisation failed: no licence server')")
+    pytester.syspathinsert()
+    result = run_suites(pytester, STEP_SUITE, "--backend=exploding")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    error = result.stderr.str()
+    assert "importing 'exploding' raised RuntimeError: library initialisation failed" in error, error
+    assert "Traceback" not in error, f"a usage error, not a traceback:\n{error}"
+
+
+def test_hanging_backend_fails_one_test_on_timeout(pytester):
+    backend = _backend(pytester, "hanging", "time.sleep(3600)")
+    result = pytester.runpytest_subprocess(STEP_SUITE, f"--backend={backend}", "--timeout=2", "-p", "no:cacheprovider")
+    output = result.stdout.str()
+    assert "Timeout" in output, output
+    row = _scoreboard_row(output, backend, "step")
+    assert row.split()[2] != "0", f"the hung tests are not counted as failed: {row}"
+
+
+def test_backend_killing_its_worker_is_reported_as_crashed(pytester):
+    backend = _backend(pytester, "crashing", "os._exit(3)")
+    result = pytester.runpytest_subprocess(
+        STEP_SUITE, ONE_STEP_TEST, f"--backend={backend}", "-n=1", "-p", "no:cacheprovider"
+    )
+    output = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output
+    assert "crashed while running" in output, output
+    row = _scoreboard_row(output, backend, "step")
+    crashed_column = 3  # backend, suite, passed, failed, crashed, ...
+    assert row.split()[crashed_column + 1] == "1", f"the crash is not counted as crashed: {row}"
+
+
+@pytest.mark.parametrize(
+    ("mutation", "symptom"),
+    [
+        ("torch.set_default_dtype(torch.float64)", "default_dtype: torch.float32 -> torch.float64"),
+        ("torch.set_grad_enabled(False)", "grad_enabled: True -> False"),
+        ("torch.manual_seed(0)", "rng_seed:"),
+        ("torch.set_num_threads(1) if torch.get_num_threads() != 1 else torch.set_num_threads(2)", "num_threads:"),
+    ],
+    ids=["default_dtype", "grad_mode", "reseeded_rng", "num_threads"],
+)
+def test_global_state_mutation_fails_the_test_and_is_undone(pytester, mutation, symptom):
+    backend = _backend(pytester, "mutating", mutation)
+    # the reference runs after the mutating backend in the same process: it must not see the change
+    result = run_suites(pytester, STEP_SUITE, f"--backend={backend},reference", "-p", "no:randomly")
+    output = result.stdout.str()
+    assert "the backend changed torch's process-wide state" in output and symptom in output, output
+    assert _scoreboard_row(output, backend, "step").split()[3] != "0", output
+    reference = _scoreboard_row(output, "reference", "step").split()
+    assert reference[3] == "0", f"the mutation leaked into the reference's tests:\n{output}"
