@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .api import API_NAMES
+from .api import API_NAMES, KNOWN_NAMES
 from .errors import BackendUnavailableError, UnsupportedError, UsageError
 
 BUILTIN_BACKENDS: dict[str, str] = {
@@ -55,7 +55,7 @@ class Backend:
 
 
 def _checked(api_name: str) -> str:
-    if api_name not in API_NAMES:
+    if api_name not in KNOWN_NAMES:
         raise KeyError(f"{api_name!r} is not part of the contract; known names: {', '.join(API_NAMES)}")
     return api_name
 
@@ -139,3 +139,16 @@ def resolve_backends(values: str) -> list[Backend]:
 def backend_module(namespace: Any) -> ModuleType | None:
     """The module behind a namespace, for reporting where a backend came from."""
     return namespace if isinstance(namespace, ModuleType) else None
+
+
+def available_builtins() -> tuple[list[str], dict[str, str]]:
+    """The built-in backends that resolve here, and why each of the others does not (a missing library)."""
+    available, unavailable = [], {}
+    for name in BUILTIN_BACKENDS:
+        try:
+            resolve_backend(name)
+        except UsageError as error:
+            unavailable[name] = str(error)
+        else:
+            available.append(name)
+    return available, unavailable

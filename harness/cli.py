@@ -121,7 +121,20 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
     return status
 
 
+def _expand_builtins(args: argparse.Namespace) -> None:
+    """``--backend=builtins``: every built-in backend whose library is installed; the rest are named."""
+    if args.backend != "builtins":
+        return
+    from .backend import available_builtins
+
+    available, unavailable = available_builtins()
+    for name, why in unavailable.items():
+        print(f"prunebench: skipping built-in backend {name!r}: {why}", file=sys.stderr)
+    args.backend = ",".join(available)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    _expand_builtins(args)
     report = Path(args.report)
     report.mkdir(parents=True, exist_ok=True)
     status = 0
@@ -137,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the conformance and/or performance suites against a backend")
-    run.add_argument("--backend", default="reference", help="backend(s), comma-separated (default: reference)")
+    run.add_argument(
+        "--backend",
+        default="reference",
+        help="backend(s), comma-separated, or 'builtins' for every installed built-in (default: reference)",
+    )
     run.add_argument("--device", help="devices, comma-separated (default: every available)")
     run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
     run.add_argument("--suite", choices=["conformance", "perf", "all"], default="conformance")

@@ -399,7 +399,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         write_text_atomic(path, json.dumps(state.scoreboard.as_dict(), indent=2) + "\n")
     recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
     if config.option.prunebench_report_dir:
-        for written in write_report(config.option.prunebench_report_dir, state.scoreboard, recorder.failures):
+        run = recorder.results()
+        directory = config.option.prunebench_report_dir
+        for written in write_report(directory, state.scoreboard, recorder.failures, run.backends, run.environment):
             terminalreporter.write_line(f"prunebench: report written to {written}")
     results_path = config.option.prunebench_results_json
     if results_path:

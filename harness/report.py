@@ -40,9 +40,20 @@ def failure_message(longrepr_text: str) -> str:
     return "\n".join(chosen[:MESSAGE_LINES])
 
 
-def scoreboard_markdown(scoreboard: Scoreboard) -> str:
+def provenance_lines(backends: list[dict[str, str]], environment: dict[str, object]) -> list[str]:
+    """Who was tested where: each backend's version and source, torch, Python, CPU and GPU."""
+    lines = [f"- backend `{b['name']}` {b['version']} (from `{b['source']}`)" for b in backends]
+    keys = ("torch", "python", "cpu_model", "cpu_count", "gpu_name", "git_revision")
+    lines += [f"- {key}: {environment[key]}" for key in keys if environment.get(key) is not None]
+    return [*lines, ""] if lines else []
+
+
+def scoreboard_markdown(
+    scoreboard: Scoreboard, backends: list[dict[str, str]] | None = None, environment: dict[str, object] | None = None
+) -> str:
     headers = ["backend", "suite", *OUTCOMES]
-    lines = ["# Conformance scoreboard", "", tabulate(scoreboard.rows(), headers=headers, tablefmt="pipe"), ""]
+    lines = ["# Conformance scoreboard", "", *provenance_lines(backends or [], environment or {})]
+    lines += [tabulate(scoreboard.rows(), headers=headers, tablefmt="pipe"), ""]
     for (backend, outcome), reasons in sorted(scoreboard.reasons.items()):
         lines.append(f"## {backend}: {outcome}")
         lines += [f"- {reason}" for reason in sorted(reasons)] + [""]
@@ -71,11 +82,22 @@ def failures_markdown(failures: list[Failure]) -> str:
     return "\n".join(lines)
 
 
-def write_report(directory: str | Path, scoreboard: Scoreboard, failures: list[Failure]) -> list[Path]:
+def write_report(
+    directory: str | Path,
+    scoreboard: Scoreboard,
+    failures: list[Failure],
+    backends: list[dict[str, str]] | None = None,
+    environment: dict[str, object] | None = None,
+) -> list[Path]:
     target = Path(directory)
-    document = {**scoreboard.as_dict(), "failures": [asdict(f) | {"command": f.command()} for f in failures]}
+    document = {
+        "backends": backends or [],
+        "environment": environment or {},
+        **scoreboard.as_dict(),
+        "failures": [asdict(f) | {"command": f.command()} for f in failures],
+    }
     return [
         write_text_atomic(target / "scoreboard.json", json.dumps(document, indent=2) + "\n"),
-        write_text_atomic(target / "scoreboard.md", scoreboard_markdown(scoreboard)),
+        write_text_atomic(target / "scoreboard.md", scoreboard_markdown(scoreboard, backends, environment)),
         write_text_atomic(target / "failures.md", failures_markdown(failures)),
     ]
