@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import textwrap
 
 import pytest
@@ -107,3 +108,14 @@ def test_environment_variable_selects_backend(pytester, monkeypatch):
     monkeypatch.setenv("PRUNEBENCH_BACKEND", "torch")
     result = run_suites(pytester, str(SUITES / "test_step.py"), "--collect-only")
     assert "test_step_applies_update_mask[torch-" in result.stdout.str(), result.stdout.str()
+
+
+def test_builtins_keyword_runs_the_available_and_names_the_missing(monkeypatch, capsys):
+    import harness.backend as backend_module
+    from harness.cli import _expand_builtins
+
+    monkeypatch.setitem(backend_module.BUILTIN_BACKENDS, "ghost", "no_such_adapter_module")
+    args = argparse.Namespace(backend="builtins")
+    _expand_builtins(args)
+    assert "reference" in args.backend.split(",") and "ghost" not in args.backend.split(","), args.backend
+    assert "skipping built-in backend 'ghost'" in capsys.readouterr().err
