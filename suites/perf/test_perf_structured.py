@@ -12,6 +12,8 @@ from .workloads import conv_input, conv_stack, deep_mlp, mlp_input
 
 MODELS = {"mlp64": (deep_mlp, 64, mlp_input), "conv16": (conv_stack, 16, conv_input)}
 SPARSITY = 0.5
+DEPTHS = (16, 64, 256)
+"""MLP depths of the scaling case: prune() should take time linear in the number of layers."""
 
 
 def _prepared(backend, build, depth: int, device: str, stepped: bool) -> tuple[Any, torch.nn.Module]:
@@ -45,6 +47,19 @@ def test_structured_operation(backend, device, model_name, operation, measure):
         "prune": lambda pruner, model, config: pruner.prune(),
     }
     measure(operation, fresh, targets[operation], model=model_name, depth=depth)
+
+
+@pytest.mark.requires("SaliencyPruner")
+@pytest.mark.parametrize("depth", DEPTHS, ids=lambda depth: f"mlp{depth}")
+def test_prune_depth_scaling(backend, device, depth, measure):
+    """prune() of 16, 64 and 256-layer MLPs: the time per layer should stay flat (linear in depth)."""
+    measure(
+        "prune_depth",
+        lambda: _prepared(backend, deep_mlp, depth, device, stepped=True),
+        lambda pruner, model: pruner.prune(),
+        model=f"mlp{depth}",
+        depth=depth,
+    )
 
 
 def _flops(model: torch.nn.Module, x: torch.Tensor) -> int:
