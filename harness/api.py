@@ -20,3 +20,11 @@ PRUNER_API: tuple[str, ...] = (
 """Structured pruners: row masks, then ``prune()`` physically removes rows and channels."""
 
 API_NAMES: tuple[str, ...] = SPARSIFIER_API + PRUNER_API
+"""The ``torch.ao.pruning`` contract: every name here is counted in a backend's coverage."""
+
+EXTRA_API: tuple[str, ...] = ("WandaSparsifier",)
+"""Optional names beyond the ``torch.ao.pruning`` contract: suites that need one say so with
+``@pytest.mark.requires``; a backend without them is *unsupported* there, never less conformant."""
+
+KNOWN_NAMES: tuple[str, ...] = API_NAMES + EXTRA_API
+"""Every name a test may ask a backend for."""

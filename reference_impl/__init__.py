@@ -16,6 +16,7 @@ from .structured import (
     SaliencyPruner,
     UnsupportedChainError,
 )
+from .wanda_sparsifier import WandaSparsifier
 from .weight_norm_sparsifier import WeightNormSparsifier
 
 name = "reference"
@@ -31,5 +32,6 @@ __all__ = [
     "NearlyDiagonalSparsifier",
     "SaliencyPruner",
     "UnsupportedChainError",
+    "WandaSparsifier",
     "WeightNormSparsifier",
 ]
