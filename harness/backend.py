@@ -22,6 +22,8 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "reference": "reference_impl",
     "torch": "harness.backends.torch_ao",
     "torchao": "harness.backends.torchao_sparsity",
+    "torch-pruning": "harness.backends.torch_pruning_adapter",
+    "nn-utils-prune": "harness.backends.nn_utils_prune",
 }
 """Built-in backend names and the import path that provides each."""
 
