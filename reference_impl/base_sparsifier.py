@@ -21,6 +21,7 @@ from torch.nn.utils.parametrize import type_before_parametrizations
 from .config import build_groups, config_for_modules, saved_group
 from .fake_sparsity import FakeSparsity
 from .tensor_fqn import locate_tensor
+from .validation import check_config_mask, check_floating, check_saved_state
 
 SUPPORTED_MODULES: frozenset[type[nn.Module]] = frozenset({nn.Linear})
 """Module types that ``prepare(model, config=None)`` sparsifies."""
@@ -51,7 +52,9 @@ class BaseSparsifier(abc.ABC):
         """Attach a mask parametrization to every configured tensor of ``model`` (in place).
 
         ``config=None`` sparsifies the weight of every supported module at any depth. The whole
-        config is validated before the model is modified.
+        config is validated before the model is modified, and should registering a parametrization
+        still fail, the ones already added are removed again: a failed ``prepare`` leaves the model
+        (and this sparsifier) as they were.
         """
         if not isinstance(model, nn.Module):
             raise TypeError(f"prepare expects an nn.Module, got {type(model).__name__}")
@@ -59,11 +62,49 @@ class BaseSparsifier(abc.ABC):
             config = config_for_modules(model, self.supported_modules)
         groups = build_groups(model, self.defaults, config)
         for group in groups:
+            self._check_tensor(group)
             self.validate_group(group)
-        self.model = model
-        self.config = config
-        self.groups = groups
-        self._prepare()
+        previous = (self.model, getattr(self, "config", None), self.groups)
+        previous_state = {fqn: dict(entry) for fqn, entry in self.state.items()}
+        snapshots = {id(group["module"]): (group["module"], self._snapshot(group["module"])) for group in groups}
+        self.model, self.config, self.groups = model, config, groups
+        try:
+            self._prepare()
+        except BaseException:
+            for module, snapshot in snapshots.values():
+                self._roll_back(module, snapshot)
+            self.model, self.config, self.groups = previous
+            self.state.clear()
+            self.state.update(previous_state)
+            raise
+
+    def mask_shape(self, tensor: torch.Tensor) -> tuple[int, ...]:
+        """The shape of the mask of ``tensor``: element-wise masks have the tensor's own shape."""
+        return tuple(tensor.shape)
+
+    def _check_tensor(self, group: Mapping[str, Any]) -> None:
+        """What every sparsified tensor needs: a floating dtype, and a config mask of the mask shape."""
+        tensor = getattr(group["module"], group["tensor_name"])
+        check_floating(tensor, group["tensor_fqn"])
+        if group.get("mask") is not None:
+            check_config_mask(group["mask"], self.mask_shape(tensor), group["tensor_fqn"])
+
+    def _snapshot(self, module: nn.Module) -> dict[str, int]:
+        """How many parametrizations each tensor of ``module`` carries, to undo a failed ``prepare``."""
+        if not parametrize.is_parametrized(module):
+            return {}
+        return {name: len(plist) for name, plist in module.parametrizations.items()}
+
+    def _roll_back(self, module: nn.Module, snapshot: dict[str, int]) -> None:
+        """Remove the parametrizations ``prepare`` added to ``module`` since ``snapshot``."""
+        for name in list(getattr(module, "parametrizations", {})):
+            keep = snapshot.get(name, 0)
+            if keep == 0:
+                parametrize.remove_parametrizations(module, name, leave_parametrized=False)
+                continue
+            plist = module.parametrizations[name]
+            while len(plist) > keep:
+                del plist[len(plist) - 1]
 
     def validate_group(self, group: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook, empty by design
         """Reject settings this sparsifier cannot honour; called at prepare time, before any change.
@@ -84,9 +125,19 @@ class BaseSparsifier(abc.ABC):
             self.state[group["tensor_fqn"]]["mask"] = _attached_mask(module, tensor_name)
 
     def step(self, use_path: bool = True) -> None:
-        """Recompute every mask, unless ``enable_mask_update`` is False (then masks are frozen)."""
+        """Recompute every mask, unless ``enable_mask_update`` is False (then masks are frozen).
+
+        Masks are computed from weight values, so a model on the meta device (which ``prepare``
+        accepts) is a ``ValueError`` here.
+        """
         if not self.enable_mask_update:
             return
+        on_meta = [group["tensor_fqn"] for group in self.groups if _on_meta(group["module"], group["tensor_name"])]
+        if on_meta:
+            raise ValueError(
+                f"step() computes masks from weight values, but {on_meta} are on the meta device, which holds "
+                "none; prepare works on meta, step needs real tensors (model.to_empty(device=...), then load weights)"
+            )
         with torch.no_grad():
             for group in self.groups:
                 self.update_mask(**group)
@@ -107,29 +158,65 @@ class BaseSparsifier(abc.ABC):
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
         """Restore masks and groups into the model given to ``prepare``; ``state_dict`` is not mutated.
 
-        With ``strict=False`` entries naming tensors the model lacks are ignored instead of raising.
+        The whole state is checked against the prepared model first: saved groups naming tensors the
+        model lacks (with ``strict=True``; ``strict=False`` skips them), saved masks of another shape
+        and settings this sparsifier rejects are errors naming every offending ``tensor_fqn``, raised
+        before any mask changes.
         """
         if self.model is None:
             raise RuntimeError("load_state_dict needs the model: call prepare(model, config) first")
-        for key in ("state", "groups"):
-            if key not in state_dict:
-                raise ValueError(f"state_dict has no {key!r} entry; expected keys 'state' and 'groups'")
-        groups = []
-        for saved in copy.deepcopy(list(state_dict["groups"])):
+        saved_state, saved_groups = check_saved_state(state_dict)
+        groups = self._locate_saved_groups(saved_groups, strict)
+        self._check_saved_masks(groups, saved_state)
+        state: dict[str, dict[str, Any]] = defaultdict(dict)
+        for group in groups:
+            entry = dict(saved_state.get(group["tensor_fqn"], {}))
+            mask = self._restore_mask(group, entry.pop("mask", None))
+            state[group["tensor_fqn"]] = {"mask": mask, **copy.deepcopy(entry)}
+        self.groups, self.state = groups, state
+
+    def _locate_saved_groups(self, saved_groups: Sequence[Mapping[str, Any]], strict: bool) -> list[dict[str, Any]]:
+        """The saved groups with their live-model keys, validated; every name the model lacks is listed."""
+        groups, missing = [], []
+        for saved in copy.deepcopy(list(saved_groups)):
             try:
                 location = locate_tensor(self.model, saved["tensor_fqn"])
             except ValueError:
-                if strict:
-                    raise
+                missing.append(saved["tensor_fqn"])
                 continue
             saved.update(location.as_group_keys())
             groups.append(saved)
-        state: dict[str, dict[str, Any]] = defaultdict(dict)
+        if missing and strict:
+            prepared = [group["tensor_fqn"] for group in self.groups]
+            raise ValueError(
+                f"state_dict names tensors the prepared model lacks: {missing} (the model was prepared with "
+                f"{prepared}); is the state from another model? load_state_dict(..., strict=False) skips them"
+            )
         for group in groups:
-            saved_state = dict(state_dict["state"].get(group["tensor_fqn"], {}))
-            mask = self._restore_mask(group, saved_state.pop("mask", None))
-            state[group["tensor_fqn"]] = {"mask": mask, **copy.deepcopy(saved_state)}
-        self.groups, self.state = groups, state
+            self._check_tensor(group)
+            try:
+                self.validate_group(group)
+            except KeyError as error:
+                raise ValueError(
+                    f"saved group for {group['tensor_fqn']!r} has no setting {error.args[0]!r}, which "
+                    f"{type(self).__name__} needs: is the state from another sparsifier?"
+                ) from None
+        return groups
+
+    def _check_saved_masks(self, groups: Sequence[Mapping[str, Any]], saved_state: Mapping[str, Any]) -> None:
+        """Every saved mask must have the mask shape of the tensor it is loaded into."""
+        wrong = []
+        for group in groups:
+            mask = saved_state.get(group["tensor_fqn"], {}).get("mask")
+            expected = self.mask_shape(getattr(group["module"], group["tensor_name"]))
+            if mask is not None and tuple(mask.shape) != expected:
+                wrong.append(
+                    f"{group['tensor_fqn']!r} has saved mask shape {tuple(mask.shape)}, the model's is {expected}"
+                )
+        if wrong:
+            raise ValueError(
+                f"saved masks do not fit the prepared model: {'; '.join(wrong)}; is the state from another model?"
+            )
 
     def _restore_mask(self, group: Mapping[str, Any], saved_mask: torch.Tensor | None) -> torch.Tensor:
         """Copy ``saved_mask`` into the tensor's mask parametrization, attaching one if needed."""
@@ -221,6 +308,13 @@ def _find_mask_parametrization(module: nn.Module, tensor_name: str) -> nn.Module
         if isinstance(getattr(parametrization, "mask", None), torch.Tensor):
             return parametrization
     return None
+
+
+def _on_meta(module: nn.Module, tensor_name: str) -> bool:
+    """Whether ``module.<tensor_name>`` (its unmasked original, if parametrized) is a meta tensor."""
+    if parametrize.is_parametrized(module, tensor_name):
+        return any(t.is_meta for t in module.parametrizations[tensor_name].parameters(recurse=False))
+    return getattr(module, tensor_name).is_meta
 
 
 def _attached_mask(module: nn.Module, tensor_name: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from .tensor_fqn import locate_tensor
+from .tensor_fqn import TensorLocation, locate_tensor, parameter_of
 
 LOCATION_KEYS = ("module", "module_fqn", "tensor_name")
 """Group keys that point into a live model; they are never saved in a ``state_dict``."""
@@ -24,19 +24,38 @@ def config_for_modules(model: nn.Module, supported: Iterable[type[nn.Module]]) -
     """One ``{"tensor_fqn": "<fqn>.weight"}`` entry for every module of an exactly supported type.
 
     Matching is on the exact type (as torch does), so a subclass of ``nn.Linear`` with a custom
-    forward is not sparsified behind its author's back.
+    forward is not sparsified behind its author's back. A module reachable under several names, or a
+    weight tied between modules, is configured once, under its first name.
     """
     supported = tuple(supported)
-    return [
+    config = [
         {"tensor_fqn": f"{fqn}.weight" if fqn else "weight"}
         for fqn, module in model.named_modules()
         if type(module) in supported
     ]
+    return drop_repeated_tensors(model, config)
+
+
+def drop_repeated_tensors(model: nn.Module, config: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """``config`` without the entries whose tensor an earlier entry already names (tied weights)."""
+    seen: set[int] = set()
+    unique = []
+    for entry in config:
+        identity = id(tensor_identity(locate_tensor(model, entry["tensor_fqn"])))
+        if identity not in seen:
+            seen.add(identity)
+            unique.append(dict(entry))
+    return unique
+
+
+def tensor_identity(location: TensorLocation) -> nn.Parameter:
+    """The Parameter object behind a location: the same for a shared module or a tied weight."""
+    return parameter_of(location.module, location.tensor_name)
 
 
 def check_config_shape(config: object) -> Sequence[Mapping[str, Any]]:
     """Reject anything that is not a list (or tuple) of dicts, naming the offending entry."""
-    if isinstance(config, Mapping) or not isinstance(config, Sequence) or isinstance(config, str):
+    if isinstance(config, (Mapping, str, bytes)) or not isinstance(config, Sequence):
         raise TypeError(
             "config must be a list of dicts such as [{'tensor_fqn': 'linear1.weight'}], "
             f"got {type(config).__name__}: {config!r}"
@@ -51,6 +70,9 @@ def check_config_shape(config: object) -> Sequence[Mapping[str, Any]]:
                 f"config[{index}] = {dict(entry)!r} has no 'tensor_fqn'; every entry must name the "
                 "tensor it sparsifies, e.g. {'tensor_fqn': 'linear1.weight'}"
             )
+        odd_keys = [key for key in entry if not isinstance(key, str)]
+        if odd_keys:
+            raise TypeError(f"config[{index}] has keys {odd_keys!r}; config keys must be strings (setting names)")
     return config
 
 
@@ -60,19 +82,21 @@ def build_groups(
     """Merge defaults under each config entry, resolve its tensor, and reject duplicates."""
     check_config_shape(config)
     groups: list[dict[str, Any]] = []
-    seen: dict[str, int] = {}
+    seen: dict[int, int] = {}
     for index, entry in enumerate(config):
         group = copy.deepcopy(dict(defaults))
         group.update(entry)
         location = locate_tensor(model, group["tensor_fqn"])
         _check_agrees_with_location(index, group, location.as_group_keys())
-        key = f"{location.module_fqn}.{location.tensor_name}"
-        if key in seen:
+        identity = id(tensor_identity(location))
+        if identity in seen:
+            first = seen[identity]
             raise ValueError(
-                f"config[{index}] names tensor_fqn {group['tensor_fqn']!r}, already configured by "
-                f"config[{seen[key]}]; each tensor may be configured once"
+                f"config[{index}] names tensor_fqn {group['tensor_fqn']!r}, the same tensor as "
+                f"config[{first}] ({groups[first]['tensor_fqn']!r}); each tensor may be configured once "
+                "(a module reachable under two names and a tied weight are one tensor)"
             )
-        seen[key] = index
+        seen[identity] = index
         group.update(location.as_group_keys())
         groups.append(group)
     return groups

@@ -28,19 +28,43 @@ def check_nearliness(nearliness: object, shape: tuple[int, ...] | None = None) -
     return int(nearliness)
 
 
+BAND_CHUNK_ROWS = 256
+"""Rows written per step of ``write_band``: their band columns fit in cache."""
+
+
 def band_mask(shape: tuple[int, int], nearliness: int, device: torch.device) -> torch.Tensor:
     """Bool mask true where ``|row - col| <= nearliness // 2``; all false for nearliness <= 0."""
+    mask = torch.empty(shape, dtype=torch.bool, device=device)
+    write_band(mask, nearliness)
+    return mask
+
+
+def write_band(mask: torch.Tensor, nearliness: int) -> None:
+    """Overwrite the 2-D bool ``mask`` in place with ``band_mask(mask.shape, nearliness)``.
+
+    One fill clears it; then each chunk of rows compares ``|row - col|`` only over the columns its
+    band can reach, so the work is proportional to the band, not to the whole matrix, and no
+    matrix-sized temporary is made (torch fills the band row by row from Python instead).
+    """
+    mask.fill_(False)
     if nearliness <= 0:
-        return torch.zeros(shape, dtype=torch.bool, device=device)
-    rows = torch.arange(shape[0], device=device)[:, None]
-    cols = torch.arange(shape[1], device=device)[None, :]
-    return (rows - cols).abs() <= nearliness // 2
+        return
+    half = nearliness // 2
+    rows, cols = mask.shape
+    for start in range(0, min(rows, cols + half), BAND_CHUNK_ROWS):
+        stop = min(rows, start + BAND_CHUNK_ROWS)
+        first, last = max(0, start - half), min(cols, stop + half)
+        row_ids = torch.arange(start, stop, dtype=torch.int32, device=mask.device)[:, None]
+        col_ids = torch.arange(first, last, dtype=torch.int32, device=mask.device)
+        torch.le((row_ids - col_ids).abs_(), half, out=mask[start:stop, first:last])
 
 
 class NearlyDiagonalSparsifier(BaseSparsifier):
     """Masks a 2-D weight to its ``nearliness`` central diagonals (1 keeps the main diagonal only).
 
-    The mask depends only on the shape, never on the values, so it is the same at every step.
+    The mask depends only on the shape, never on the values (NaN and inf weights included), so it
+    is the same at every step. ``nearliness`` is an int: odd and positive, with ``nearliness // 2``
+    smaller than both sides of the weight, or ``<= 0`` for an all-zero mask (as torch does).
     """
 
     def __init__(self, nearliness: int = 1) -> None:
@@ -58,4 +82,7 @@ class NearlyDiagonalSparsifier(BaseSparsifier):
     ) -> None:
         mask = _attached_mask(module, tensor_name)
         nearliness = check_nearliness(nearliness, tuple(mask.shape))
-        mask.copy_(band_mask(tuple(mask.shape), nearliness, mask.device))
+        if mask.dtype == torch.bool:
+            write_band(mask, nearliness)  # in place: no new matrix-sized tensor
+        else:
+            mask.copy_(band_mask(tuple(mask.shape), nearliness, mask.device))

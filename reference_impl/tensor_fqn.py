@@ -33,18 +33,22 @@ def split_tensor_fqn(tensor_fqn: str) -> tuple[str, str]:
     return module_fqn, tensor_name
 
 
-def has_tensor(module: nn.Module, tensor_name: str) -> bool:
-    """Whether ``module`` owns a parameter or buffer ``tensor_name``, parametrized or not.
+def parameter_of(module: nn.Module, tensor_name: str) -> nn.Parameter | None:
+    """The parameter ``module.<tensor_name>`` (its unmasked original when parametrized), or None.
 
-    A registered-but-None slot (``Linear(bias=False).bias``) is no tensor.
+    None for a buffer, a plain attribute and a registered-but-None slot (``Linear(bias=False).bias``).
     """
     if parametrize.is_parametrized(module, tensor_name):
-        return True
-    return module._parameters.get(tensor_name) is not None or module._buffers.get(tensor_name) is not None
+        original = getattr(module.parametrizations[tensor_name], "original", None)  # None: several originals
+        return original if isinstance(original, nn.Parameter) else None
+    return module._parameters.get(tensor_name)
 
 
 def locate_tensor(model: nn.Module, tensor_fqn: object) -> TensorLocation:
-    """Find the tensor named by ``tensor_fqn`` in ``model`` or raise an error that names it."""
+    """Find the parameter named by ``tensor_fqn`` in ``model`` or raise an error that names it.
+
+    Only parameters can be sparsified: a buffer (``bn.running_mean``) is rejected like a missing name.
+    """
     if not isinstance(tensor_fqn, str) or not tensor_fqn:
         raise TypeError(f"tensor_fqn must be a non-empty string such as 'linear1.weight', got {tensor_fqn!r}")
     module_fqn, tensor_name = split_tensor_fqn(tensor_fqn.lstrip("."))
@@ -54,11 +58,12 @@ def locate_tensor(model: nn.Module, tensor_fqn: object) -> TensorLocation:
         raise ValueError(
             f"tensor_fqn {tensor_fqn!r} does not exist in the model: it has no submodule {module_fqn!r}"
         ) from None
-    if not has_tensor(module, tensor_name):
+    if parameter_of(module, tensor_name) is None:
         owned = sorted(name for name, _ in module.named_parameters(recurse=False))
+        what = "a buffer, not a parameter" if tensor_name in module._buffers else f"no parameter {tensor_name!r}"
         raise ValueError(
-            f"tensor_fqn {tensor_fqn!r} does not exist in the model: module {module_fqn or '<root>'!r} "
-            f"({type(module).__name__}) has no tensor {tensor_name!r}; its parameters are {owned}"
+            f"tensor_fqn {tensor_fqn!r} does not name a parameter of the model: module "
+            f"{module_fqn or '<root>'!r} ({type(module).__name__}) has {what}; its parameters are {owned}"
         )
     return TensorLocation(module, module_fqn, tensor_name, tensor_fqn)
 

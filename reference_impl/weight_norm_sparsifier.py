@@ -12,20 +12,29 @@ import torch
 from torch import nn
 
 from .base_sparsifier import BaseSparsifier, _attached_mask
-from .block_masks import weight_norm_mask
+from .block_masks import ScoreRows, weight_norm_mask
+from .fake_sparsity import FakeSparsity
+from .validation import resolve_function
 
 NormFn = Callable[[torch.Tensor], torch.Tensor]
 _BUILTIN_NORMS: dict[int, NormFn] = {1: torch.abs, 2: torch.square}
 
 
 def check_block_shape(block_shape: object) -> tuple[int, int]:
-    """A block shape is a pair of positive ints; return it as a tuple or raise naming the value."""
-    if (
-        not isinstance(block_shape, (tuple, list))
-        or len(block_shape) != 2
-        or not all(isinstance(side, numbers.Integral) and side > 0 for side in block_shape)
-    ):
-        raise ValueError(f"sparse_block_shape must be a pair of positive ints (rows, cols), got {block_shape!r}")
+    """A block shape is a pair of positive ints; return it as a tuple or raise naming the value.
+
+    Not a tuple/list, or a side that is not an int (bools included): ``TypeError``; another length
+    than 2 or a side below 1: ``ValueError``.
+    """
+    expected = "sparse_block_shape must be a pair of positive ints (rows, cols)"
+    if not isinstance(block_shape, (tuple, list)):
+        raise TypeError(f"{expected}, got {type(block_shape).__name__} {block_shape!r}")
+    if len(block_shape) != 2:
+        raise ValueError(f"{expected}, got {len(block_shape)} values: {block_shape!r}")
+    if not all(isinstance(side, numbers.Integral) and not isinstance(side, bool) for side in block_shape):
+        raise TypeError(f"{expected}, got {block_shape!r}")
+    if not all(side > 0 for side in block_shape):
+        raise ValueError(f"{expected}, got {block_shape!r}: every side must be at least 1")
     return int(block_shape[0]), int(block_shape[1])
 
 
@@ -55,13 +64,7 @@ def check_zeros_per_block(zeros_per_block: object, block_shape: tuple[int, int])
 
 def resolve_norm(norm: int | NormFn | None) -> NormFn:
     """Map ``norm`` (1, 2, None meaning 2, or a callable) to an element-wise score function."""
-    if norm is None:
-        return _BUILTIN_NORMS[2]
-    if callable(norm):
-        return norm
-    if norm in _BUILTIN_NORMS:
-        return _BUILTIN_NORMS[norm]
-    raise NotImplementedError(f"norm={norm!r} is not supported; use 1, 2 or a callable")
+    return resolve_function("norm", norm, _BUILTIN_NORMS, default=2)
 
 
 class WeightNormSparsifier(BaseSparsifier):
@@ -70,6 +73,18 @@ class WeightNormSparsifier(BaseSparsifier):
     Within each chosen block the ``zeros_per_block`` lowest-norm elements are zeroed (default: the
     whole block), so ``sparse_block_shape=(1, 4), zeros_per_block=2, sparsity_level=1`` is 2:4
     sparsity. Any weight shape works, including dimensions that are not multiples of the block.
+
+    Arguments are checked here and per tensor at ``prepare``: ``sparsity_level`` is a real number
+    (NaN, bools and non-numbers are errors; values outside [0, 1] are clamped with a warning),
+    ``sparse_block_shape`` a pair of positive ints, ``zeros_per_block`` an int in [0, block size],
+    ``norm`` 1, 2, None or a callable. Weights must be floating point (float16 and bfloat16 are
+    ranked in float32 and keep their dtype).
+
+    NaN and inf weights: a block's score is the mean of its elements' norms, so a block holding a
+    NaN scores NaN and one holding an inf scores +inf. Blocks are ranked as ``torch.topk`` ranks
+    (finite scores, then +inf, then NaN last), so NaN and inf blocks are zeroed only once every
+    finite block is; elements inside a block follow the same order. A zeroed NaN or inf weight
+    becomes an exact 0. The same weights always give the same mask.
     """
 
     def __init__(
@@ -111,16 +126,61 @@ class WeightNormSparsifier(BaseSparsifier):
         block_shape = check_block_shape(sparse_block_shape)
         zeros_per_block = check_zeros_per_block(zeros_per_block, block_shape)
         level = check_sparsity_level(sparsity_level, warn=False)  # prepare already warned
-        weight = getattr(module, tensor_name)
-        scores = self.norm_fn(_scoring_view(weight))
-        keep = weight_norm_mask(scores, level, block_shape, zeros_per_block)
         mask = _attached_mask(module, tensor_name)
-        mask.copy_(keep.reshape(mask.shape))
+        # Written in place, chunk by chunk; a bool contiguous mask (the usual one) needs no copy.
+        in_place = mask.dtype == torch.bool and mask.is_contiguous()
+        target = mask if in_place else torch.empty(mask.shape, dtype=torch.bool, device=mask.device)
+        scores = _score_rows(module, tensor_name, self.norm_fn)
+        weight_norm_mask(_as_2d(target), scores, level, block_shape, zeros_per_block)
+        if not in_place:
+            mask.copy_(target)
+
+
+def _score_rows(module: nn.Module, tensor_name: str, norm_fn: NormFn) -> ScoreRows:
+    """Element scores of rows of the masked weight (``getattr(module, tensor_name)``), in float32 or wider.
+
+    With our ``FakeSparsity`` alone on the tensor and a built-in norm (element-wise, and 0 at 0), a
+    chunk's scores are the norm of the unmasked rows, zeroed where the mask is: no weight-sized
+    temporary. Otherwise (another parametrization in the chain, or a callable norm that may look at
+    the whole tensor) the whole masked weight is scored once.
+    """
+    parametrizations = module.parametrizations[tensor_name]
+    fused = len(parametrizations) == 1 and type(parametrizations[0]) is FakeSparsity
+    if not (fused and norm_fn in _BUILTIN_NORMS.values()):
+        scores = norm_fn(_scoring_view(getattr(module, tensor_name)))
+        return lambda rows: scores[rows]
+    original = _as_2d(parametrizations.original.detach())
+    mask = _as_2d(parametrizations[0].mask)
+
+    def masked_scores(rows: slice | torch.Tensor) -> torch.Tensor:
+        keep = mask[rows] if mask.dtype == torch.bool else mask[rows] != 0
+        return _zero_masked(norm_fn(_scoring_view(original[rows])), keep)
+
+    return masked_scores
+
+
+def _zero_masked(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """``torch.where(keep, scores, 0)`` for fresh non-negative ``scores``, overwriting them when it can.
+
+    ``where`` branches per element (several times slower than a multiply on a random mask), so: no
+    work when everything is kept (a fresh mask), a multiply when the scores are finite (``0 * inf``
+    would be NaN), ``where`` otherwise.
+    """
+    if keep.numel() == 0 or bool(keep.view(torch.uint8).min()):
+        return scores
+    if torch.isfinite(scores.sum()):
+        return scores.mul_(keep)
+    return torch.where(keep, scores, torch.zeros((), dtype=scores.dtype, device=scores.device))
+
+
+def _as_2d(tensor: torch.Tensor) -> torch.Tensor:
+    """(rows, everything else); a view when ``tensor`` is contiguous."""
+    return tensor.reshape(tensor.shape[0], math.prod(tensor.shape[1:]))
 
 
 def _scoring_view(weight: torch.Tensor) -> torch.Tensor:
     """The weight as 2-D (rows, everything else), in at least float32 so half types rank exactly."""
-    flat = weight.detach().reshape(weight.shape[0], -1)
+    flat = _as_2d(weight.detach())
     return flat.float() if flat.dtype in (torch.float16, torch.bfloat16) else flat
 
 

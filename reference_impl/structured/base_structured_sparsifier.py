@@ -33,8 +33,10 @@ from torch import nn
 from torch.fx import GraphModule, symbolic_trace
 from torch.nn.utils import parametrize
 
-from ..base_sparsifier import BaseSparsifier
+from ..base_sparsifier import BaseSparsifier, _on_meta
+from ..config import drop_repeated_tensors
 from ..fake_sparsity import FakeStructuredSparsity
+from ..validation import meta_tensor_names
 from .bias import attach_bias_handling, restore_bias
 from .masks import (
     STRUCTURED_MODULES,
@@ -72,7 +74,7 @@ class BaseStructuredSparsifier(BaseSparsifier):
         ``weight_hh_l<k>``, at any depth.
         """
         if config is None and isinstance(model, nn.Module):
-            config = default_structured_config(model)
+            config = drop_repeated_tensors(model, default_structured_config(model))
         super().prepare(model, config)
 
     def validate_group(self, group: Mapping[str, Any]) -> None:
@@ -80,12 +82,31 @@ class BaseStructuredSparsifier(BaseSparsifier):
         prune_bias = group.get("prune_bias", True)
         if not isinstance(prune_bias, bool):
             raise TypeError(f"prune_bias for {group['tensor_fqn']!r} must be a bool, got {prune_bias!r}")
-        mask = group.get("mask")
-        rows = getattr(group["module"], group["tensor_name"]).shape[0]
-        if mask is not None and (not isinstance(mask, torch.Tensor) or tuple(mask.shape) != (rows,)):
-            shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask).__name__
-            fqn = group["tensor_fqn"]
-            raise ValueError(f"mask for {fqn!r} must be a tensor of shape ({rows},), got {shape}")
+
+    def mask_shape(self, tensor: torch.Tensor) -> tuple[int, ...]:
+        """A row mask: one entry per row of ``tensor``."""
+        return (tensor.shape[0],)
+
+    def _snapshot(self, module: nn.Module) -> dict[str, Any]:
+        """The base snapshot plus the bias handling state (forward hooks, a moved-aside ``_bias``)."""
+        return {
+            "parametrizations": super()._snapshot(module),
+            "hooks": set(module._forward_hooks),
+            "moved_bias": "_bias" in module._parameters,
+        }
+
+    def _roll_back(self, module: nn.Module, snapshot: dict[str, Any]) -> None:
+        """Undo a failed ``prepare``: new bias hooks go, a bias moved aside comes back unmodified."""
+        for key in set(module._forward_hooks) - snapshot["hooks"]:
+            for hooks in (
+                module._forward_hooks,
+                module._forward_hooks_with_kwargs,
+                module._forward_hooks_always_called,
+            ):
+                hooks.pop(key, None)
+        if "_bias" in module._parameters and not snapshot["moved_bias"]:
+            module.bias = module._parameters.pop("_bias")
+        super()._roll_back(module, snapshot["parametrizations"])
 
     def _prepare(self) -> None:
         """Register each group's row mask, then the bias handling of its module."""
@@ -128,12 +149,21 @@ class BaseStructuredSparsifier(BaseSparsifier):
         Returns the pruned ``GraphModule``; its submodules are the prepared model's own, shrunk in
         place, with no parametrizations or bias hooks left. Unsupported chains raise
         ``UnsupportedChainError`` (a ``ValueError`` and ``NotImplementedError``) naming the fx node,
-        before anything is modified.
+        before anything is modified. After ``prepare(model, [])`` it returns the traced model
+        unchanged; a model on the meta device is a ``ValueError`` (no mask values to read).
         """
         if self.model is None:
             raise RuntimeError("prune() needs a prepared model: call prepare(model, config) first")
+        on_meta = [g["tensor_fqn"] for g in self.groups if _on_meta(g["module"], g["tensor_name"])]
+        on_meta = on_meta or meta_tensor_names(self.model)
+        if on_meta:
+            raise ValueError(
+                f"prune() reads mask values to decide which rows go, but {on_meta} are on the meta "
+                "device, which holds no values; materialize the model first (model.to_empty(device=...) and "
+                "load its weights), then prepare, step and prune it"
+            )
         masked = self._masked_modules()
-        if not masked:
+        if not masked and self.groups:
             raise RuntimeError(
                 "prune() found no row masks on the prepared model: it was already pruned or squashed; "
                 "call prepare(model, config) again to prune it further"

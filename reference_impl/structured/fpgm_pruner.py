@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..validation import resolve_function
 from .base_structured_sparsifier import BaseStructuredSparsifier
 from .masks import row_mask_parametrization
 
@@ -29,13 +30,22 @@ def l2_distance(rows: torch.Tensor) -> torch.Tensor:
 _DISTANCES: dict[int, DistanceFn] = {1: l1_distance, 2: l2_distance}
 
 
+def check_level(level: object, where: str = "") -> None:
+    """Any real number but NaN: ``<= 0`` keeps every filter, ``>= 1`` masks them all."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(f"sparsity_level{where} must be a real number (<= 0 keeps all, >= 1 masks all), got {level!r}")
+    if math.isnan(level):
+        raise ValueError(f"sparsity_level{where} must be a real number (<= 0 keeps all, >= 1 masks all), got nan")
+
+
 class FPGMPruner(BaseStructuredSparsifier):
     """Mask the filters closest to the geometric median of their layer: the most replaceable ones.
 
     For each filter (row, flattened) the summed distance to all other filters is computed
     (``compute_distance``); the ``round(rows * sparsity_level)`` filters with the smallest sum are
     masked. ``dist`` is 1 (L1), 2 or None (L2), or a callable mapping an (rows, features) tensor to
-    its (rows, rows) distance matrix. ``sparsity_level <= 0`` keeps every filter, ``>= 1`` masks all.
+    its (rows, rows) distance matrix. ``sparsity_level <= 0`` keeps every filter, ``>= 1`` masks all
+    (NaN and non-numbers are errors). Filters holding NaN or inf are masked after every finite one.
 
     Distances are measured on the unmasked weight and the mask is recomputed on each ``step()``, so
     repeated steps give the same mask; torch measures the masked weight and only ever clears more
@@ -43,26 +53,29 @@ class FPGMPruner(BaseStructuredSparsifier):
     """
 
     def __init__(self, sparsity_level: float = 0.5, dist: int | DistanceFn | None = None) -> None:
-        if isinstance(sparsity_level, bool) or not isinstance(sparsity_level, numbers.Real):
-            raise TypeError(f"sparsity_level must be a real number, got {sparsity_level!r}")
-        if math.isnan(sparsity_level):
-            raise ValueError("sparsity_level must be a real number, got nan")
-        if dist is None:
-            dist = 2
-        if callable(dist):
-            self.dist_fn: DistanceFn = dist
-        elif dist in _DISTANCES and not isinstance(dist, bool):
-            self.dist_fn = _DISTANCES[dist]
-        else:
-            raise NotImplementedError(
-                f"dist={dist!r} is not supported; use 1 (L1 distance), 2 (L2), None (L2) or a callable"
-            )
+        check_level(sparsity_level)
+        self.dist_fn: DistanceFn = resolve_function("dist", dist, _DISTANCES, default=2)
         super().__init__(defaults={"sparsity_level": sparsity_level})
 
+    def validate_group(self, group: Mapping[str, Any]) -> None:
+        super().validate_group(group)
+        check_level(group.get("sparsity_level"), f" for {group['tensor_fqn']!r}")
+
     def compute_distance(self, weight: torch.Tensor) -> torch.Tensor:
-        """Per filter, the sum of ``|dist_fn|`` to every filter (itself included, at distance 0)."""
+        """Per filter, the sum of ``|dist_fn|`` to every filter (itself included, at distance 0).
+
+        Half-precision weights are measured in float32 (``cdist`` has no float16/bfloat16 kernel).
+        A filter holding NaN or inf has no meaningful distance: it is left out of the other filters'
+        sums and gets distance ``inf`` itself, so it is masked only after every finite filter.
+        """
         rows = weight.reshape(weight.shape[0], -1)
-        return self.dist_fn(rows).abs().sum(1)
+        if rows.dtype in (torch.float16, torch.bfloat16):
+            rows = rows.float()
+        finite = rows.isfinite().all(dim=1)
+        zero = torch.zeros((), dtype=rows.dtype, device=rows.device)
+        distances = self.dist_fn(torch.where(finite[:, None], rows, zero)).abs()
+        sums = torch.where(finite[None, :], distances, zero).sum(1)
+        return torch.where(finite, sums, torch.full((), torch.inf, dtype=sums.dtype, device=sums.device))
 
     _compute_distance = compute_distance  # torch's name, which its tests call
 
@@ -70,11 +83,8 @@ class FPGMPruner(BaseStructuredSparsifier):
         parametrization = row_mask_parametrization(module, tensor_name)
         mask = parametrization.mask
         rows = mask.numel()
-        count = min(max(round(sparsity_level * rows), 0), rows)
-        if sparsity_level <= 0:
-            count = 0
-        elif sparsity_level >= 1:
-            count = rows
+        level = min(max(float(sparsity_level), 0.0), 1.0)  # clamped first: round(inf * rows) overflows
+        count = 0 if level == 0 else rows if level == 1 else min(round(level * rows), rows)
         mask.fill_(True)
         if count:
             original = module.parametrizations[tensor_name].original

@@ -17,7 +17,12 @@ from .masks import row_mask_parametrization
 def check_sparsity_level(group: Mapping[str, Any]) -> float:
     """The group's ``sparsity_level``, a real number in [0, 1]; missing or out of range is an error."""
     level = group.get("sparsity_level")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real) or math.isnan(level):
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(
+            f"sparsity_level for {group['tensor_fqn']!r} must be a real number in [0, 1] (set it in "
+            f"defaults or in the config entry), got {level!r}"
+        )
+    if math.isnan(level):
         raise ValueError(
             f"sparsity_level for {group['tensor_fqn']!r} must be a real number in [0, 1] (set it in "
             f"defaults or in the config entry), got {level!r}"
@@ -43,7 +48,9 @@ class SaliencyPruner(BaseStructuredSparsifier):
     """Mask ``int(rows * sparsity_level)`` rows of lowest L1 saliency, per tensor, on every ``step()``.
 
     As in torch, saliency is measured on the masked weight and masks only ever lose rows: rows
-    already masked have zero saliency, so a repeated ``step()`` picks them again.
+    already masked have zero saliency, so a repeated ``step()`` picks them again. A row holding NaN
+    (saliency NaN) or inf (saliency inf) is ranked as ``torch.topk`` ranks: after every finite row,
+    NaN last; a masked NaN/inf row becomes exact zeros.
     """
 
     def validate_group(self, group: Mapping[str, Any]) -> None:
