@@ -51,7 +51,16 @@ def load_xfails(path: Path) -> list[ExpectedFailure]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read expected-failures file {str(path)!r}: {error}") from error
-    return parse_xfails(text, str(path))
+    return parse_xfails(text, _display_path(Path(path)))
+
+
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies under it: reports are published and
+    compared across machines, where an absolute checkout path is noise."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def match_xfail(short_id: str, entries: list[ExpectedFailure]) -> ExpectedFailure | None:
