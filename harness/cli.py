@@ -122,15 +122,22 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
 
 
 def _expand_builtins(args: argparse.Namespace) -> None:
-    """``--backend=builtins``: every built-in backend whose library is installed; the rest are named."""
-    if args.backend != "builtins":
+    """``builtins`` in ``--backend`` (alone or in a list, e.g. ``builtins,my_pruner``): every built-in
+    backend whose library is installed, in its place; the unavailable ones are named, not fatal."""
+    names = [name.strip() for name in args.backend.split(",")]
+    if "builtins" not in names:
         return
     from .backend import available_builtins
 
     available, unavailable = available_builtins()
     for name, why in unavailable.items():
         print(f"prunebench: skipping built-in backend {name!r}: {why}", file=sys.stderr)
-    args.backend = ",".join(available)
+    expanded: list[str] = []
+    for name in names:
+        for item in available if name == "builtins" else [name]:
+            if item not in expanded:
+                expanded.append(item)
+    args.backend = ",".join(expanded)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -128,3 +128,13 @@ def test_builtins_keyword_runs_the_available_and_names_the_missing(monkeypatch, 
     _expand_builtins(args)
     assert "reference" in args.backend.split(",") and "ghost" not in args.backend.split(","), args.backend
     assert "skipping built-in backend 'ghost'" in capsys.readouterr().err
+
+
+def test_builtins_keyword_expands_inside_a_list_without_duplicates():
+    from harness.cli import _expand_builtins
+
+    args = argparse.Namespace(backend="my_pruner,builtins,reference")
+    _expand_builtins(args)
+    names = args.backend.split(",")
+    assert names[0] == "my_pruner" and "torch" in names and "builtins" not in names, names
+    assert names.count("reference") == 1, names
