@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 
 from .workloads import square_linear
 
@@ -38,3 +39,26 @@ def test_sparsifier_operation(backend, device, size, pattern, operation, measure
         "squash_mask": lambda sparsifier, model: sparsifier.squash_mask(),
     }
     measure(operation, fresh, targets[operation], pattern=pattern, size=size, weight_bytes=size * size * 4)
+
+
+FLOOR_PASSES: dict[str, Any] = {
+    "read": lambda weight, mask: weight.sum(),
+    "multiply": lambda weight, mask: weight * mask,
+}
+
+
+@pytest.mark.parametrize("pass_name", sorted(FLOOR_PASSES))
+def test_bandwidth_floor(backend, device, size, pass_name, measure):
+    """One pass over a weight of the same size, which is not the backend's code at all.
+
+    Timed in the same run, interleaved like every case, so an operation can be stated as a multiple
+    of what the memory system allows (``step`` vs ``read``: one read of the weight; ``squash_mask``
+    vs ``multiply``: one ``weight * mask`` into a fresh tensor). It is measured once per backend
+    column on purpose: the columns' floors should agree, and their ratio shows the run's noise.
+    """
+
+    def fresh() -> tuple[torch.Tensor, torch.Tensor]:
+        weight = torch.randn(size, size, device=device)
+        return weight, torch.rand(size, size, device=device) < 0.5
+
+    measure("floor", fresh, FLOOR_PASSES[pass_name], pass_name=pass_name, size=size, weight_bytes=size * size * 4)
