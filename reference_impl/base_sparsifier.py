@@ -19,7 +19,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrize import type_before_parametrizations
 
 from .config import build_groups, config_for_modules, saved_group
-from .fake_sparsity import FakeSparsity
+from .fake_sparsity import FakeSparsity, bake_mask
 from .tensor_fqn import locate_tensor
 from .validation import check_config_mask, check_floating, check_saved_state
 
@@ -254,7 +254,7 @@ class BaseSparsifier(abc.ABC):
             kept = _pick_params(group, params_to_keep or ())
             kept.update(_pick_params(group, (params_to_keep_per_layer or {}).get(group["module_fqn"], ())))
             if parametrize.is_parametrized(module, tensor_name):
-                parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+                bake_mask(module, tensor_name)
             if kept:
                 module.sparse_params = kept
 

@@ -10,12 +10,40 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 
-def _apply_mask(mask: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Zero ``weight`` where ``mask`` is false (bool) or zero (any other dtype), keeping its dtype."""
+def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero ``weight`` where ``mask`` is false (bool) or zero (any other dtype), keeping its dtype.
+
+    ``torch.where``, not a multiply: a masked NaN or inf weight becomes an exact 0 (``0 * nan`` is NaN).
+    ``out=weight`` masks in place.
+    """
     keep = mask if mask.dtype == torch.bool else mask != 0
-    return torch.where(keep, weight, torch.zeros((), dtype=weight.dtype, device=weight.device))
+    zero = torch.zeros((), dtype=weight.dtype, device=weight.device)
+    if out is None:
+        return torch.where(keep, weight, zero)
+    return torch.where(keep, weight, zero, out=out)
+
+
+def bake_mask(module: nn.Module, tensor_name: str) -> None:
+    """Remove the parametrizations of ``module.<tensor_name>``, leaving the parametrized values in the tensor.
+
+    When a ``FakeSparsity`` is the tensor's only parametrization, its mask is applied in place to the
+    original ``Parameter``, which then goes back on the module: no full-size temporary (on a 4096x4096
+    weight a fresh masked copy costs ~60 ms here, most of it first-touch page faults, in place ~35 ms),
+    and the module ends up with the very ``Parameter`` object it had before ``prepare``, so an
+    optimizer holding it keeps working. Any other stack of parametrizations is evaluated as usual.
+    """
+    parametrizations = module.parametrizations[tensor_name]
+    only = parametrizations[0] if len(parametrizations) == 1 else None
+    original = getattr(parametrizations, "original", None)
+    if type(only) is FakeSparsity and isinstance(original, torch.Tensor) and only.mask.shape == original.shape:
+        with torch.no_grad():
+            _apply_mask(only.mask, original, out=original)
+        parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False)
+    else:
+        parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
 
 
 class FakeSparsity(nn.Module):

@@ -212,3 +212,33 @@ def test_step_peak_memory_below_the_weight(kwargs):
     sparsifier.prepare(nn.Sequential(layer), None)
     weight_bytes = layer.weight.numel() * layer.weight.element_size()
     assert peak_memory_bytes(sparsifier.step, "cpu") <= weight_bytes / 2
+
+
+def test_squash_masks_the_original_parameter_in_place():
+    """squash_mask bakes a lone FakeSparsity into the Parameter prepare moved aside, with no full-size copy."""
+    model = nn.Sequential(nn.Linear(64, 64))
+    parameter = model[0].weight
+    sparsifier = ref.WeightNormSparsifier(0.5, (1, 4))
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    mask = sparsifier.state["0.weight"]["mask"].clone()
+    expected = torch.where(mask, parameter.detach(), 0.0)
+    peak = peak_memory_bytes(sparsifier.squash_mask, "cpu")
+    assert model[0].weight is parameter, "squash_mask must hand back the Parameter the model had before prepare"
+    assert torch.equal(model[0].weight.detach(), expected)
+    assert peak is not None and peak < parameter.numel() * parameter.element_size(), f"a full-size temporary: {peak} B"
+
+
+def test_squash_with_a_second_parametrization_evaluates_the_whole_stack():
+    class Doubled(nn.Module):
+        def forward(self, weight: torch.Tensor) -> torch.Tensor:
+            return weight * 2
+
+    model = nn.Sequential(nn.Linear(8, 8))
+    sparsifier = ref.WeightNormSparsifier(0.5, (1, 1))
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    torch.nn.utils.parametrize.register_parametrization(model[0], "weight", Doubled())
+    expected = model[0].weight.detach().clone()
+    sparsifier.squash_mask()
+    assert torch.equal(model[0].weight.detach(), expected)
