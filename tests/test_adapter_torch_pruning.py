@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import re
 import sys
 from typing import Any
 
@@ -15,14 +14,9 @@ from torch.nn.utils import parametrize
 
 from harness.backend import resolve_backend
 from harness.errors import BackendUnavailableError, UsageError
-from harness.plugin import short_test_id
-from harness.xfails import load_xfails
-
-from .conftest import SUITES, run_suites
 
 ADAPTER = "harness.backends.torch_pruning_adapter"
 MISSING_HINT = "pip install 'prunebench[torch-pruning]'"
-CLASSIFICATIONS = ("library bug:", "contract difference:", "adapter limit:")
 PROVIDED = ["BaseStructuredSparsifier", "FakeStructuredSparsity", "SaliencyPruner", "FPGMPruner"]
 
 try:  # imported here, once: pytester's in-process runs drop modules first imported inside them
@@ -230,16 +224,3 @@ def test_squash_mask_leaves_no_parametrization_and_keeps_zeroed_biases():
     pruner.squash_mask()
     assert not any(parametrize.is_parametrized(module) for module in model.modules())
     assert model[0].bias[2] == 0 and not model[0].weight[2].any()
-
-
-@needs_torch_pruning
-def test_xfails_entries_are_classified_and_current(pytester):
-    """Every entry starts with its classification and matches a test collected for torch-pruning."""
-    entries = load_xfails(adapter.xfails)
-    unclassified = [entry.source for entry in entries if not entry.reason.startswith(CLASSIFICATIONS)]
-    assert not unclassified, f"entries whose reason starts with none of {CLASSIFICATIONS}: {unclassified}"
-    result = run_suites(pytester, str(SUITES), f"--backend={ADAPTER}", "--collect-only")
-    collected = [short_test_id(line.strip()) for line in result.stdout.lines if re.match(r"\S+\.py::", line)]
-    assert collected, result.stdout.str()
-    stale = [f"{entry.source}: {entry.prefix}" for entry in entries if not any(map(entry.matches, collected))]
-    assert not stale, f"expected failures matching no collected test: {stale}"

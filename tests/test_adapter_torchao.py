@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
 import subprocess
 import sys
 
@@ -20,14 +19,9 @@ import reference_impl
 from harness.api import API_NAMES
 from harness.backend import resolve_backend
 from harness.errors import BackendUnavailableError, UsageError
-from harness.plugin import short_test_id
-from harness.xfails import load_xfails
-
-from .conftest import SUITES, run_suites
 
 ADAPTER = "harness.backends.torchao_sparsity"
 MISSING_HINT = "pip install 'prunebench[torchao]'"
-CLASSIFICATIONS = ("library bug:", "contract difference:", "adapter limit:")
 WANDA_NOISE = [
     "ignore:torch.ao.quantization is deprecated:DeprecationWarning",  # torchao's Wanda prepares via torch.ao
     "ignore:WandaSparsifier got semi_structured:UserWarning",  # it warns that 2:4 fixes the level at 50%
@@ -83,21 +77,6 @@ def test_import_is_quiet_and_restores_logger_levels():
     result = subprocess.run([sys.executable, "-c", f"import {ADAPTER}"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
     assert all(logging.getLogger(name).level == logging.NOTSET for name in adapter._NOISY_IMPORT_LOGGERS)
-
-
-@needs_torchao
-def test_xfails_entries_are_classified_and_current(pytester):
-    """Every entry starts with its classification and matches a test collected for torchao in some dtype."""
-    entries = load_xfails(adapter.xfails)
-    unclassified = [entry.source for entry in entries if not entry.reason.startswith(CLASSIFICATIONS)]
-    assert not unclassified, f"entries whose reason starts with none of {CLASSIFICATIONS}: {unclassified}"
-    result = run_suites(
-        pytester, str(SUITES), f"--backend={ADAPTER}", "--dtype=float32,float16,bfloat16", "--collect-only"
-    )
-    collected = [short_test_id(line.strip()) for line in result.stdout.lines if re.match(r"\S+\.py::", line)]
-    assert collected, result.stdout.str()
-    stale = [f"{entry.source}: {entry.prefix}" for entry in entries if not any(map(entry.matches, collected))]
-    assert not stale, f"expected failures matching no collected test: {stale}"
 
 
 def _wanda_mask(sparsifier_class: type, weight: torch.Tensor, calibration: torch.Tensor, **kwargs) -> torch.Tensor:

@@ -1,0 +1,52 @@
+"""Every expected-failures file shipped with a built-in backend (and the example package) is classified and current.
+
+The published conformance report sorts each expected failure into a class, so a reason that does not
+start with one cannot be published; an entry that matches no collected test is a stale claim about a
+library. Both are checked here for every file, in every dtype the suites collect.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from harness.backend import BUILTIN_BACKENDS, resolve_backend
+from harness.errors import UsageError
+from harness.plugin import short_test_id
+from harness.xfails import load_xfails
+
+from .conftest import SUITES, run_suites
+
+CLASSIFICATION = re.compile(r"(library bug|contract difference|adapter limit)\b[^:]*:")
+"""A reason starts with its class, optionally qualified: 'library bug (pytorch/pytorch#134220): ...'."""
+
+SHIPPED = [*sorted(BUILTIN_BACKENDS), "my_pruner"]
+
+
+def _backend_or_skip(name: str):
+    try:
+        return resolve_backend(name)
+    except UsageError as error:  # an optional library or the example package is not installed here
+        pytest.skip(f"backend {name!r} is not installed: {error}")
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_xfails_entries_are_classified_and_current(pytester, name):
+    backend = _backend_or_skip(name)
+    if backend.xfails_file is None:
+        assert name == "reference", f"built-in {name!r} ships no expected-failures file"
+        return
+    entries = load_xfails(backend.xfails_file)
+    assert entries, f"{backend.xfails_file} declares nothing; drop the file instead"
+    unclassified = [
+        f"{entry.source}: {entry.reason[:60]}" for entry in entries if not CLASSIFICATION.match(entry.reason)
+    ]
+    assert not unclassified, f"reasons that start with no class ({CLASSIFICATION.pattern}): {unclassified}"
+    result = run_suites(
+        pytester, str(SUITES), f"--backend={name}", "--dtype=float32,float16,bfloat16", "--collect-only"
+    )
+    collected = [short_test_id(line.strip()) for line in result.stdout.lines if re.match(r"\S+\.py::", line)]
+    assert collected, result.stdout.str()
+    stale = [f"{entry.source}: {entry.prefix}" for entry in entries if not any(map(entry.matches, collected))]
+    assert not stale, f"expected failures matching no collected test: {stale}"
