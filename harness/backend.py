@@ -41,6 +41,8 @@ class Backend:
     version: str = "unknown"
     capabilities: frozenset[str] = frozenset()
     xfails_file: Path | None = None
+    mask_access: Any = field(default=None, repr=False, compare=False)
+    """The backend's ``mask_access`` (see ``harness.mask_access``); None: masks are parametrizations."""
 
     def provides(self, api_name: str) -> bool:
         return getattr(self.namespace, _checked(api_name), None) is not None
@@ -121,6 +123,7 @@ def resolve_backend(value: str) -> Backend:
         version=str(getattr(namespace, "version", None) or getattr(namespace, "__version__", "unknown")),
         capabilities=frozenset(getattr(namespace, "capabilities", ()) or ()),
         xfails_file=Path(namespace.xfails) if getattr(namespace, "xfails", None) else None,
+        mask_access=getattr(namespace, "mask_access", None),
     )
     if not any(backend.provides(api_name) for api_name in KNOWN_NAMES):
         raise _usage(value, f"it provides none of the contract's names ({', '.join(KNOWN_NAMES)})")

@@ -25,6 +25,7 @@ from .benchmark_import import case_id
 from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
 from .global_state import GlobalStateMutationError, TorchGlobalState
+from .mask_access import using_mask_access
 from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
 from .memory import PeakMemoryProbe, memory_method
 from .report import Failure, failure_message, write_report
@@ -252,6 +253,14 @@ def _prunebench_seed(request: pytest.FixtureRequest) -> Iterator[int]:
     torch.manual_seed(seed)
     random.seed(seed)
     yield seed
+
+
+@pytest.fixture(autouse=True)
+def _prunebench_mask_access(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Read masks where the test's backend keeps them (``harness.mask_access``) for the whole test."""
+    backend = getattr(getattr(request.node, "callspec", None), "params", {}).get("backend")
+    with using_mask_access(backend.mask_access if isinstance(backend, Backend) else None):
+        yield
 
 
 def _memory_probe(item: pytest.Item) -> PeakMemoryProbe | None:

@@ -6,25 +6,44 @@ Each check names the tensor, what was found and what the contract expects, e.g.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import pytest
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
+
+from harness.mask_access import active_mask_access, using_mask_access
 
 
 def mask_of(module: nn.Module, tensor_name: str = "weight") -> torch.Tensor:
-    """The mask buffer of the first parametrization of ``module.<tensor_name>`` that has one."""
-    assert parametrize.is_parametrized(module, tensor_name), (
-        f"{type(module).__name__}.{tensor_name} carries no parametrization, so it has no mask"
-    )
-    for parametrization in module.parametrizations[tensor_name]:
-        mask = getattr(parametrization, "mask", None)
-        if isinstance(mask, torch.Tensor):
-            return mask
-    raise AssertionError(f"no parametrization of {type(module).__name__}.{tensor_name} carries a mask")
+    """The live mask of ``module.<tensor_name>``, wherever the backend keeps it (``harness.mask_access``)."""
+    mask = active_mask_access().mask_of(module, tensor_name)
+    assert mask is not None, f"{type(module).__name__}.{tensor_name} carries no mask"
+    return mask
+
+
+def reading_reference_masks() -> contextlib.AbstractContextManager[None]:
+    """Read masks as ``reference_impl`` keeps them (parametrizations) while inside, whatever the backend.
+
+    For the expected side of a differential test, which runs the reference next to the backend.
+    """
+    return using_mask_access(None)
+
+
+def mask_holder(module: nn.Module, tensor_name: str = "weight") -> object | None:
+    """The backend's ``FakeSparsity`` object applying the mask of ``module.<tensor_name>``, or None."""
+    return active_mask_access().mask_holder(module, tensor_name)
+
+
+def original_of(module: nn.Module, tensor_name: str = "weight") -> torch.Tensor:
+    """The unmasked tensor behind ``module.<tensor_name>`` (writes to it change the weight)."""
+    return active_mask_access().original_of(module, tensor_name)
+
+
+def is_masked(module: nn.Module, tensor_name: str | None = "weight") -> bool:
+    return active_mask_access().is_masked(module, tensor_name)
 
 
 def kept(mask: torch.Tensor) -> torch.Tensor:
@@ -56,13 +75,13 @@ def assert_masks_equal(actual: torch.Tensor, expected: torch.Tensor, what: str, 
 
 
 def assert_parametrized(model: nn.Module, module_fqns: Iterable[str], expected: bool, when: str) -> None:
-    wrong = [fqn for fqn in module_fqns if parametrize.is_parametrized(model.get_submodule(fqn), "weight") != expected]
+    wrong = [fqn for fqn in module_fqns if is_masked(model.get_submodule(fqn), "weight") != expected]
     state = "carry no" if expected else "still carry a"
     assert not wrong, f"{when}: {wrong} {state} mask parametrization on weight"
 
 
 def parametrized_modules(model: nn.Module) -> list[str]:
-    return sorted(fqn for fqn, module in model.named_modules() if parametrize.is_parametrized(module))
+    return sorted(fqn for fqn, module in model.named_modules() if is_masked(module, None))
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:

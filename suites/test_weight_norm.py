@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from .checks import assert_close, assert_zero_fraction, kept, mask_of, zero_fraction
+from .checks import assert_close, assert_zero_fraction, kept, mask_of, original_of, zero_fraction
 from .models import SimpleLinear, build, linear_stack
 
 pytestmark = pytest.mark.requires("WeightNormSparsifier")
@@ -53,7 +53,7 @@ def test_lowest_norm_blocks_go(backend, device, dtype, block):
     model = linear_stack([(16, 16)], device, dtype)
     sparsifier.prepare(model, None)
     sparsifier.step()
-    weight = model[0].parametrizations.weight.original.detach().float()
+    weight = original_of(model[0]).detach().float()
     norms = _block_view(weight.square(), block).mean(-1).flatten()
     zeroed = ~_block_view(kept(mask_of(model[0])), block).any(-1).flatten()
     assert zeroed.any() and (~zeroed).any(), f"level 0.5 zeroed {int(zeroed.sum())} of {zeroed.numel()} blocks"
@@ -70,7 +70,7 @@ def test_two_of_four(backend, device, dtype):
     sparsifier.prepare(model, [{"tensor_fqn": "linear1.weight"}])
     sparsifier.step()
     mask = kept(mask_of(model.linear1))
-    weight = model.linear1.parametrizations.weight.original.detach().abs()
+    weight = original_of(model.linear1).detach().abs()
     for row in range(mask.shape[0]):
         for start in range(0, mask.shape[1], 4):
             block_mask, block_weight = mask[row, start : start + 4], weight[row, start : start + 4]
@@ -119,7 +119,7 @@ def test_no_collapse_over_repeated_steps(backend, device, dtype, block):
     first = zero_fraction(mask)
     for _ in range(50):
         with torch.no_grad():
-            model.linear2.parametrizations.weight.original.copy_(torch.randn_like(model.linear2.weight))
+            original_of(model.linear2).copy_(torch.randn_like(model.linear2.weight))
         sparsifier.step()
         assert zero_fraction(mask) == pytest.approx(first), (
             f"zero fraction drifted from {first:.1%} to {zero_fraction(mask):.1%} over repeated steps on fresh weights"
@@ -145,7 +145,7 @@ def test_forward_keeps_dtype(backend, device, dtype, block, zeros):
     assert output.dtype == dtype, f"masked model outputs {output.dtype} for {dtype} weights and inputs"
     expected = x
     for layer in model:
-        expected = expected @ (layer.parametrizations.weight.original * kept(mask_of(layer)).to(dtype)).T
+        expected = expected @ (original_of(layer) * kept(mask_of(layer)).to(dtype)).T
     assert_close(output, expected, "masked forward vs input @ (weight * mask).T")
 
 

@@ -1,17 +1,15 @@
-"""The ``nn-utils-prune`` adapter: resolvable, masking with ``torch.nn.utils.prune``, squashing clean, xfails current.
+"""The ``nn-utils-prune`` adapter: resolvable, masking with ``torch.nn.utils.prune``, squashing clean.
 
-Also the evidence behind its expected failures: read where ``prune`` keeps them, its masks satisfy
-every sparsifier suite, in float32, float16 and bfloat16.
+With its ``mask_access`` telling the suites where ``prune`` keeps masks, it passes every sparsifier
+suite in float32, float16 and bfloat16, with no expected failure.
 """
 
 from __future__ import annotations
 
 import copy
-import os
+import re
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -22,8 +20,6 @@ import reference_impl
 from harness.api import SPARSIFIER_API
 from harness.backend import resolve_backend
 from harness.backends import nn_utils_prune as adapter
-from harness.plugin import short_test_id
-from harness.xfails import load_xfails
 
 from .conftest import SUITES
 
@@ -58,7 +54,8 @@ def test_resolves_with_name_version_and_the_sparsifier_names():
     backend = resolve_backend(ADAPTER)
     assert (backend.name, backend.version) == ("nn-utils-prune", torch.__version__)
     assert backend.provided() == list(SPARSIFIER_API), f"provided {backend.provided()}"
-    assert backend.xfails_file is not None and backend.xfails_file.is_file()
+    assert backend.xfails_file is None, "it declares no expected failure"
+    assert backend.mask_access is adapter.mask_access
 
 
 def test_masks_are_prunes_hooks_and_buffers():
@@ -224,95 +221,15 @@ def test_a_pruned_model_cannot_be_deep_copied_but_converts():
     assert model[0].weight.grad_fn is not None, "convert changed the source model's masked weight"
 
 
-# --- expected failures ---
+# --- the suites ---
 
 
-MASK_REDIRECT = '''
-"""The adapter as a backend without xfails, and the suites' mask reads redirected to prune's buffers."""
-import sys
-import types
-
-from torch import nn
-from torch.nn.utils import parametrize
-
-from harness.backends.nn_utils_prune import (
-    BaseSparsifier, FakeSparsity, NearlyDiagonalSparsifier, WeightNormSparsifier, pruning_hook,
-)
-
-name = "nn-utils-prune-redirected"
-
-
-def is_parametrized(module, tensor_name=None):
-    hooks = [hook for hook in module._forward_pre_hooks.values() if isinstance(hook, FakeSparsity)]
-    pruned = any(tensor_name in (None, hook._tensor_name) for hook in hooks)
-    return pruned or parametrize.is_parametrized(module, tensor_name)
-
-
-class Entry(list):
-    """module.parametrizations.<name>: [the hook], with .original the <name>_orig parameter."""
-
-    def __init__(self, module, tensor_name):
-        super().__init__([pruning_hook(module, tensor_name)])
-        self.original = getattr(module, tensor_name + "_orig")
-
-
-class Parametrizations:
-    def __init__(self, module):
-        self._module = module
-
-    def __getattr__(self, tensor_name):
-        return Entry(self._module, tensor_name)
-
-    __getitem__ = __getattr__
-
-
-_linear_getattr = nn.Linear.__getattr__
-
-
-def _getattr(module, attribute):
-    if attribute == "parametrizations" and pruning_hook(module, "weight") is not None:
-        return Parametrizations(module)
-    return _linear_getattr(module, attribute)
-
-
-nn.Linear.__getattr__ = _getattr
-
-
-def pytest_collection_finish(session):
-    import suites.checks
-
-    read_mask = suites.checks.mask_of
-
-    def mask_of(module, tensor_name="weight"):
-        hook = pruning_hook(module, tensor_name)
-        return read_mask(module, tensor_name) if hook is None else getattr(module, tensor_name + "_mask")
-
-    proxy = types.SimpleNamespace(**vars(parametrize))
-    proxy.is_parametrized = is_parametrized
-    for module_name, module in list(sys.modules.items()):
-        if module_name.startswith("suites"):
-            if hasattr(module, "mask_of"):
-                module.mask_of = mask_of
-            if getattr(module, "parametrize", None) is parametrize:
-                module.parametrize = proxy
-'''
-
-
-def test_suites_pass_with_masks_read_from_prunes_buffers(tmp_path: Path):
-    """Redirect the suites' mask reads to ``weight_mask`` / ``weight_orig`` / the hook: everything passes.
-
-    So every expected failure is where the mask lives, not what it is; and every xfailed test passes here.
-    """
-    (tmp_path / "prune_mask_redirect.py").write_text(textwrap.dedent(MASK_REDIRECT), encoding="utf-8")
+def test_every_sparsifier_suite_passes_reading_prunes_buffers():
+    """The whole sparsifier contract, every dtype, in a separate pytest run: nothing fails, nothing xfails."""
     suites = [str(SUITES / f"test_{suite}.py") for suite in SPARSIFIER_SUITES]
-    command = [sys.executable, "-m", "pytest", *suites, "-p", "prune_mask_redirect", "-p", "no:cacheprovider"]
-    command += ["--backend=prune_mask_redirect", "--dtype=float32,float16,bfloat16", "-q", "-rA", "-p", "no:xdist"]
-    paths = [str(tmp_path), str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False)
+    command = [sys.executable, "-m", "pytest", *suites, f"--backend={ADAPTER}", "-q", "-p", "no:cacheprovider"]
+    command += ["--dtype=float32,float16,bfloat16", "-p", "no:xdist", "-p", "no:randomly"]
+    result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr[-2000:]
-    assert result.returncode == 0 and " failed" not in summary, result.stdout[-4000:] + result.stderr[-2000:]
-    passed = [short_test_id(line.split()[1]) for line in result.stdout.splitlines() if line.startswith("PASSED ")]
-    redirected = [test_id.replace("[nn-utils-prune-redirected-", "[nn-utils-prune-") for test_id in passed]
-    not_passed = [entry.prefix for entry in load_xfails(adapter.xfails) if not any(map(entry.matches, redirected))]
-    assert not not_passed, f"xfailed tests that do not pass with the masks redirected: {not_passed}"
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.match(r"\d+ passed in ", summary), f"expected only passes, got: {summary}"
