@@ -195,6 +195,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         lines.append(
             f"prunebench backend {backend.name} {backend.version} ({backend.source}): "
             f"{len(backend.provided())} of 9 names"
+            + ("; masks read through its own mask_access" if backend.mask_access is not None else "")
         )
     return lines
 
@@ -361,7 +362,10 @@ class ScoreboardRecorder:
         )
 
     def results(self) -> Results:
-        backends = [{"name": b.name, "version": b.version, "source": b.source} for b in self.backends]
+        backends = [
+            {"name": b.name, "version": b.version, "source": b.source, "own_mask_access": b.mask_access is not None}
+            for b in self.backends
+        ]
         return Results(kind="conformance", environment=describe_environment(), backends=backends, cases=self.cases)
 
     def _backend_of(self, report: pytest.TestReport) -> str | None:

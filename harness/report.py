@@ -42,7 +42,11 @@ def failure_message(longrepr_text: str) -> str:
 
 def provenance_lines(backends: list[dict[str, str]], environment: dict[str, object]) -> list[str]:
     """Who was tested where: each backend's version and source, torch, Python, CPU and GPU."""
-    lines = [f"- backend `{b['name']}` {b['version']} (from `{b['source']}`)" for b in backends]
+    lines = [
+        f"- backend `{b['name']}` {b['version']} (from `{b['source']}`"
+        + ("; masks read through its own `mask_access`)" if b.get("own_mask_access") else ")")
+        for b in backends
+    ]
     keys = ("torch", "python", "cpu_model", "cpu_count", "gpu_name", "git_revision")
     lines += [f"- {key}: {environment[key]}" for key in keys if environment.get(key) is not None]
     return [*lines, ""] if lines else []
