@@ -1,4 +1,4 @@
-"""The ``torch-pruning`` adapter: unavailable without the library, resolvable with it, exact, xfails current."""
+"""The ``torch-pruning`` adapter: unavailable without the library, resolvable with it, exact."""
 
 from __future__ import annotations
 

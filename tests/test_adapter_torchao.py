@@ -1,4 +1,4 @@
-"""The ``torchao`` adapter: unavailable without torchao, resolvable with it, its expected failures current.
+"""The ``torchao`` adapter: unavailable without torchao, resolvable with it; xfails: test_shipped_xfails.
 
 Also the evidence behind its Wanda entries: with activations pre-scaled so that torchao's squared norm
 equals the true one, torchao's masks equal the reference's.
