@@ -65,3 +65,17 @@ def test_scoreboard_render_lists_reasons():
     text = board.render()
     assert "unsupported" in text and "lacks X" in text and "step" in text
     assert board.total("passed") == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "suites/test_step.py::test_step_applies_update_mask[torch- | copied from pytest's output",
+        "/abs/path/suites/test_step.py::test_step_applies_update_mask[torch- | absolute",
+        "test_step.py::test_step_applies_update_mask[torch- | the documented form",
+    ],
+)
+def test_entries_naming_the_directory_match_like_bare_ones(line):
+    (entry,) = parse_xfails(line, "f")
+    assert entry.prefix == "test_step.py::test_step_applies_update_mask[torch-"
+    assert match_xfail("test_step.py::test_step_applies_update_mask[torch-cpu]", [entry]) is entry
