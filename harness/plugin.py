@@ -169,7 +169,10 @@ def pytest_configure(config: pytest.Config) -> None:
     _default_timeout(config)
     state = PluginState(config)
     config.stash[_STATE] = state
-    config.pluginmanager.register(ScoreboardRecorder(state.scoreboard, state.backends), "prunebench-scoreboard")
+    xfails_options = " ".join(f"--xfails={path}" for path in config.option.prunebench_xfails or ())
+    config.pluginmanager.register(
+        ScoreboardRecorder(state.scoreboard, state.backends, xfails_options), "prunebench-scoreboard"
+    )
 
 
 def _default_timeout(config: pytest.Config) -> None:
@@ -331,9 +334,10 @@ class ScoreboardRecorder:
     Registered once per session; under xdist it runs in the controller and sees the workers' reports.
     """
 
-    def __init__(self, scoreboard: Scoreboard, backends: list[Backend]) -> None:
+    def __init__(self, scoreboard: Scoreboard, backends: list[Backend], extra_options: str = "") -> None:
         self.scoreboard = scoreboard
         self.backends = backends
+        self.extra_options = extra_options
         self.cases: list[Case] = []
         self.failures: list[Failure] = []
 
@@ -387,7 +391,8 @@ class ScoreboardRecorder:
             seed = dict(report.user_properties).get(_SEED_PROPERTY)
             option = next((b.source for b in self.backends if b.name == backend), backend)
             message = failure_message(report.longreprtext)
-            self.failures.append(Failure(self._test_id(report), backend, seed, message, option))
+            failure = Failure(self._test_id(report), backend, seed, message, option, self.extra_options)
+            self.failures.append(failure)
         skip_reason = _skip_reason(report)
         crashed = report.failed and CRASH_MARK in str(report.longrepr)
         outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"), crashed)

@@ -28,8 +28,12 @@ class Failure:
     backend_option: str = ""
     """What ``--backend`` must say to load this backend again (its import path or built-in name)."""
 
+    extra_options: str = ""
+    """Options the run had that change the outcome, e.g. ``--xfails=FILE`` (without it an XPASS would pass)."""
+
     def command(self) -> str:
-        return f"python -m pytest '{self.nodeid}' --backend={self.backend_option or self.backend} -p no:xdist"
+        command = f"python -m pytest '{self.nodeid}' --backend={self.backend_option or self.backend} -p no:xdist"
+        return f"{command} {self.extra_options}".rstrip()
 
 
 def failure_message(longrepr_text: str) -> str:

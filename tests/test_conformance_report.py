@@ -39,3 +39,21 @@ def test_clean_run_reports_no_failures(pytester, tmp_path):
 def test_failure_message_prefers_assertion_lines():
     text = "def test():\n>   assert x\nE   AssertionError: mask wrong\nE   assert False\nfile.py:3: AssertionError"
     assert failure_message(text) == "AssertionError: mask wrong\nassert False"
+
+
+def test_reproduction_command_keeps_the_runs_xfails_files(pytester, tmp_path):
+    """Without the run's --xfails, a strict XPASS would pass when re-run: the command must carry it."""
+    xfails = tmp_path / "mine.xfails"
+    xfails.write_text("test_step.py::test_step_applies_update_mask[reference- | claimed broken, but it is not\n")
+    report = tmp_path / "report"
+    result = run_suites(
+        pytester,
+        str(SUITES / "test_step.py"),
+        f"--xfails={xfails}",
+        f"--report-dir={report}",
+        "-k",
+        "test_step_applies_update_mask",
+    )
+    assert result.ret == 1, result.stdout.str()
+    (failure,) = json.loads((report / "scoreboard.json").read_text())["failures"]
+    assert f"--xfails={xfails}" in failure["command"], failure["command"]
