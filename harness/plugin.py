@@ -395,7 +395,8 @@ class ScoreboardRecorder:
             self.failures.append(failure)
         skip_reason = _skip_reason(report)
         crashed = report.failed and CRASH_MARK in str(report.longrepr)
-        outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"), crashed)
+        strict_xpass = report.failed and str(report.longrepr).startswith("[XPASS(strict)]")
+        outcome = classify(report.when, report.outcome, skip_reason, hasattr(report, "wasxfail"), crashed, strict_xpass)
         if outcome is None:
             return
         reason = getattr(report, "wasxfail", None) if outcome == "xfailed" else skip_reason

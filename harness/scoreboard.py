@@ -26,9 +26,22 @@ def suite_of(nodeid: str) -> str:
     return stem.removeprefix("test_")
 
 
-def classify(when: str, outcome: str, skip_reason: str | None, wasxfail: bool, crashed: bool = False) -> str | None:
-    """Map one pytest report phase to a scoreboard outcome, or None when the phase adds nothing."""
+def classify(
+    when: str,
+    outcome: str,
+    skip_reason: str | None,
+    wasxfail: bool,
+    crashed: bool = False,
+    strict_xpass: bool = False,
+) -> str | None:
+    """Map one pytest report phase to a scoreboard outcome, or None when the phase adds nothing.
+
+    A strict expected failure that passed fails the run (pytest reports it as failed), but it is
+    counted as *xpassed*: it means "fixed, update the expected-failures file", not "broken".
+    """
     if outcome == "failed":
+        if strict_xpass:
+            return "xpassed"
         return "crashed" if crashed else "failed"
     if outcome == "skipped":
         if wasxfail:

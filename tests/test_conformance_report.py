@@ -57,3 +57,5 @@ def test_reproduction_command_keeps_the_runs_xfails_files(pytester, tmp_path):
     assert result.ret == 1, result.stdout.str()
     (failure,) = json.loads((report / "scoreboard.json").read_text())["failures"]
     assert f"--xfails={xfails}" in failure["command"], failure["command"]
+    (cell,) = json.loads((report / "scoreboard.json").read_text())["cells"]
+    assert (cell["xpassed"], cell["failed"]) == (1, 0), f"a strict XPASS is counted as xpassed: {cell}"

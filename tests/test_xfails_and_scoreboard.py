@@ -54,6 +54,10 @@ def test_classify(when, outcome, reason, wasxfail, expected):
     assert classify(when, outcome, reason, wasxfail) == expected
 
 
+def test_strict_xpass_counts_as_xpassed_not_failed():
+    assert classify("call", "failed", None, False, strict_xpass=True) == "xpassed"
+
+
 def test_suite_of_strips_path_and_prefix():
     assert suite_of("suites/sub/test_weight_norm.py::test_x[a]") == "weight_norm"
 
