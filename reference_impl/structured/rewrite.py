@@ -13,34 +13,24 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
 from torch.nn.utils.parametrize import type_before_parametrizations
 
-from ..fake_sparsity import FakeStructuredSparsity
+from ..fake_sparsity import bake_mask
 from .bias import restore_bias
 from .lstm import rewrite_lstm
-from .masks import keep_of
 from .planning import Action, ConsumerPlan, Plan
 
 
 def bake(module: nn.Module) -> None:
     """Turn a masked module into a plain one computing the same: masked weights and biases, no hooks.
 
-    A tensor whose only parametrization is our row mask is restored unparametrized and its masked
-    rows zeroed in place: the same result as ``leave_parametrized=True`` without materializing a
-    masked copy of every weight (most of those rows are about to be dropped anyway).
+    Each tensor is baked by ``bake_mask``: a lone row mask zeroes its rows in place on the original
+    tensor, the same result as ``leave_parametrized=True`` without materializing a masked copy of
+    every weight (most of those rows are about to be dropped anyway).
     """
     restore_bias(module)
     for name in list(getattr(module, "parametrizations", {})):
-        parametrizations = module.parametrizations[name]
-        only_mask = len(parametrizations) == 1 and type(parametrizations[0]) is FakeStructuredSparsity
-        if not only_mask:
-            parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-            continue
-        masked_rows = (~keep_of(parametrizations[0].mask)).nonzero().squeeze(1)
-        parametrize.remove_parametrizations(module, name, leave_parametrized=False)
-        with torch.no_grad():
-            getattr(module, name).index_fill_(0, masked_rows, 0)
+        bake_mask(module, name)
 
 
 def _set_param(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
