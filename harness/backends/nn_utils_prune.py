@@ -59,7 +59,7 @@ import abc
 import copy
 import numbers
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -84,15 +84,17 @@ NormFn = Callable[[torch.Tensor], torch.Tensor]
 _BUILTIN_NORMS: dict[int, NormFn] = {1: torch.abs, 2: torch.square}
 
 
-def pruning_hook(module: nn.Module, tensor_name: str) -> prune.BasePruningMethod | None:
-    """The ``prune`` method that masks ``module.<tensor_name>`` before each forward, if any.
+def _pruning_hooks(module: nn.Module) -> Iterator[prune.BasePruningMethod]:
+    """The ``prune`` methods masking tensors of ``module`` before each forward.
 
     ``prune`` keeps no index of its hooks; ``prune.remove`` finds one by this same scan.
     """
-    for hook in module._forward_pre_hooks.values():
-        if isinstance(hook, prune.BasePruningMethod) and hook._tensor_name == tensor_name:
-            return hook
-    return None
+    return (hook for hook in module._forward_pre_hooks.values() if isinstance(hook, prune.BasePruningMethod))
+
+
+def pruning_hook(module: nn.Module, tensor_name: str) -> prune.BasePruningMethod | None:
+    """The ``prune`` method that masks ``module.<tensor_name>`` before each forward, if any."""
+    return next((hook for hook in _pruning_hooks(module) if hook._tensor_name == tensor_name), None)
 
 
 def mask_buffer(module: nn.Module, tensor_name: str) -> torch.Tensor:
@@ -107,16 +109,13 @@ class PruneBufferAccess:
     behind a forward pre-hook (the ``FakeSparsity`` object), the unmasked tensor as ``<name>_orig``."""
 
     def is_masked(self, module: nn.Module, tensor_name: str | None) -> bool:
-        return any(
-            isinstance(hook, prune.BasePruningMethod) and tensor_name in (None, hook._tensor_name)
-            for hook in module._forward_pre_hooks.values()
-        )
+        return any(tensor_name in (None, hook._tensor_name) for hook in _pruning_hooks(module))
 
     def mask_holder(self, module: nn.Module, tensor_name: str) -> object | None:
         return pruning_hook(module, tensor_name)
 
     def mask_of(self, module: nn.Module, tensor_name: str) -> torch.Tensor | None:
-        return mask_buffer(module, tensor_name) if pruning_hook(module, tensor_name) is not None else None
+        return getattr(module, f"{tensor_name}_mask") if pruning_hook(module, tensor_name) is not None else None
 
     def original_of(self, module: nn.Module, tensor_name: str) -> torch.Tensor:
         return getattr(module, f"{tensor_name}_orig")
@@ -190,11 +189,10 @@ def _deepcopy_pruned(model: nn.Module) -> nn.Module:
     """
     memo: dict[int, Any] = {}
     for module in model.modules():
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, prune.BasePruningMethod):
-                derived = module.__dict__.get(hook._tensor_name)
-                if isinstance(derived, torch.Tensor) and derived.grad_fn is not None:
-                    memo[id(derived)] = derived.detach().clone()
+        for hook in _pruning_hooks(module):
+            derived = module.__dict__.get(hook._tensor_name)
+            if isinstance(derived, torch.Tensor) and derived.grad_fn is not None:
+                memo[id(derived)] = derived.detach().clone()
     return copy.deepcopy(model, memo)
 
 
@@ -204,9 +202,8 @@ def _swapped(module: nn.Module, mapping: dict[type[nn.Module], type[nn.Module]])
     ``from_dense`` reads the masked tensors (refreshed first). The ``prune`` hooks stay behind: the
     new module has no ``<name>_orig`` / ``<name>_mask`` for them to combine.
     """
-    for hook in list(module._forward_pre_hooks.values()):
-        if isinstance(hook, prune.BasePruningMethod):
-            hook(module, ())
+    for hook in list(_pruning_hooks(module)):
+        hook(module, ())
     swapped = mapping[type(module)].from_dense(module)  # type: ignore[attr-defined]
     for hook in module._forward_pre_hooks.values():
         if not isinstance(hook, prune.BasePruningMethod):
