@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
+
+from harness.errors import BackendUnavailableError
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
@@ -23,3 +27,18 @@ for _module in KEEP_IMPORTED:
 def run_suites(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """Run pytest in-process on ``args`` (suite paths and options), without cache side effects."""
     return pytester.runpytest_inprocess("-p", "no:cacheprovider", "-q", *args)
+
+
+def import_adapter(module_path: str) -> ModuleType | None:
+    """An optional-library adapter imported now, at collection (pytester's in-process runs drop modules
+    first imported inside them), or None when its library is not installed."""
+    try:
+        return importlib.import_module(module_path)
+    except BackendUnavailableError:
+        return None
+
+
+def hide_library(monkeypatch: pytest.MonkeyPatch, library: str, adapter_module: str) -> None:
+    """Make ``import <library>`` fail and forget the adapter, so that its next import runs afresh."""
+    monkeypatch.setitem(sys.modules, library, None)
+    monkeypatch.delitem(sys.modules, adapter_module, raising=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import sys
 from typing import Any
 
 import pytest
@@ -15,22 +14,20 @@ from torch.nn.utils import parametrize
 from harness.backend import resolve_backend
 from harness.errors import BackendUnavailableError, UsageError
 
+from .conftest import hide_library, import_adapter
+
 ADAPTER = "harness.backends.torch_pruning_adapter"
 MISSING_HINT = "pip install 'prunebench[torch-pruning]'"
 PROVIDED = ["BaseStructuredSparsifier", "FakeStructuredSparsity", "SaliencyPruner", "FPGMPruner"]
 
-try:  # imported here, once: pytester's in-process runs drop modules first imported inside them
-    adapter = importlib.import_module(ADAPTER)
-except BackendUnavailableError:
-    adapter = None
+adapter = import_adapter(ADAPTER)
 needs_torch_pruning = pytest.mark.skipif(adapter is None, reason="torch-pruning is not installed")
 
 
 @pytest.fixture
 def without_torch_pruning(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``import torch_pruning`` fail and forget the adapter, so that the next import runs it afresh."""
-    monkeypatch.setitem(sys.modules, "torch_pruning", None)
-    monkeypatch.delitem(sys.modules, ADAPTER, raising=False)
+    hide_library(monkeypatch, "torch_pruning", ADAPTER)
 
 
 def test_import_without_torch_pruning_names_the_extra(without_torch_pruning):

@@ -20,6 +20,8 @@ from harness.api import API_NAMES
 from harness.backend import resolve_backend
 from harness.errors import BackendUnavailableError, UsageError
 
+from .conftest import hide_library, import_adapter
+
 ADAPTER = "harness.backends.torchao_sparsity"
 MISSING_HINT = "pip install 'prunebench[torchao]'"
 WANDA_NOISE = [
@@ -27,18 +29,14 @@ WANDA_NOISE = [
     "ignore:WandaSparsifier got semi_structured:UserWarning",  # it warns that 2:4 fixes the level at 50%
 ]
 
-try:  # imported here, once: pytester's in-process runs drop modules first imported inside them
-    adapter = importlib.import_module(ADAPTER)
-except BackendUnavailableError:
-    adapter = None
+adapter = import_adapter(ADAPTER)
 needs_torchao = pytest.mark.skipif(adapter is None, reason="torchao is not installed")
 
 
 @pytest.fixture
 def without_torchao(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make ``import torchao`` fail and forget the adapter, so that the next import runs it afresh."""
-    monkeypatch.setitem(sys.modules, "torchao", None)
-    monkeypatch.delitem(sys.modules, ADAPTER, raising=False)
+    hide_library(monkeypatch, "torchao", ADAPTER)
 
 
 def test_import_without_torchao_names_the_extra(without_torchao):
