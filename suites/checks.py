@@ -74,6 +74,72 @@ def assert_masks_equal(actual: torch.Tensor, expected: torch.Tensor, what: str, 
     )
 
 
+TIE_ROUNDINGS = 2
+"""How many of the weight dtype's ``eps`` (relative) two scores may differ by and still tie: a rule that
+computes in that dtype rounds each score at most about twice (its element scores, e.g. ``w * w``, and
+its result, e.g. a block mean), so each may sit up to one ``eps`` from its exact value and a pair of
+them up to two apart, in either order."""
+
+
+def assert_masks_equal_up_to_ties(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    scores: torch.Tensor,
+    unit: str,
+    what: str,
+    context: str = "",
+    *,
+    precision: torch.dtype | None = None,
+) -> None:
+    """``actual`` selects what ``expected`` selects, except where scores tie.
+
+    The three tensors share one shape ``(*units, items)``: the last dim holds the items one selection
+    ranks against each other (the blocks of a layer-wide rule, the elements of a block, the weights of
+    an output row, the rows of a layer), each leading index is one selection unit, named ``unit`` in
+    messages ("block", "output row"; a 1-D shape is one unit). ``scores`` are the rule's scores, exact
+    (computed in float64 from the weight's values), lowest zeroed first.
+
+    Per unit, ``actual`` must zero as many items as ``expected``, and no zeroed item may score above a
+    kept one. Which of several tied items goes is no part of the contract (``torch.topk`` decides, and
+    differently on CPU and CUDA), and a rule computing in ``precision`` (the weight's dtype; default
+    ``scores.dtype``) cannot tell apart scores within ``TIE_ROUNDINGS`` of its ``eps``: those tie too.
+    """
+    precision = precision or scores.dtype
+    actual_kept, expected_kept, scores = kept(actual).cpu(), kept(expected).cpu(), scores.detach().cpu().double()
+    shapes = {tuple(t.shape) for t in (actual_kept, expected_kept, scores)}
+    assert len(shapes) == 1, (
+        f"mask of {what!r} has shape {tuple(actual_kept.shape)}, expected {tuple(expected_kept.shape)} "
+        f"(scores {tuple(scores.shape)})"
+    )
+    assert bool(scores.isfinite().all()), f"scores of {what!r} are not all finite: ties cannot be judged"
+    suffix = f" ({context})" if context else ""
+    unit_shape, items = actual_kept.shape[:-1], scores.shape[-1]
+
+    def name(flat_unit: int) -> str:
+        index = torch.unravel_index(torch.tensor(flat_unit), unit_shape) if unit_shape else ()
+        return f"{unit} {tuple(int(i) for i in index)}" if index else unit
+
+    actual_kept, expected_kept, scores = (t.reshape(-1, items) for t in (actual_kept, expected_kept, scores))
+    zeros, expected_zeros = (~actual_kept).sum(-1), (~expected_kept).sum(-1)
+    miscounted = (zeros != expected_zeros).nonzero().flatten().tolist()
+    assert not miscounted, (
+        f"mask of {what!r} differs from the expected mask: {name(miscounted[0])} has {int(zeros[miscounted[0]])} "
+        f"zeros, expected {int(expected_zeros[miscounted[0]])} ({len(miscounted)} of {len(zeros)} units "
+        f"miscounted){suffix}"
+    )
+    highest_zeroed, zeroed_at = torch.where(actual_kept, -torch.inf, scores).max(-1)
+    lowest_kept, kept_at = torch.where(actual_kept, scores, torch.inf).min(-1)
+    tolerance = TIE_ROUNDINGS * torch.finfo(precision).eps * torch.maximum(highest_zeroed.abs(), lowest_kept.abs())
+    inverted = (highest_zeroed - lowest_kept > tolerance).nonzero().flatten().tolist()
+    first = inverted[0] if inverted else 0
+    assert not inverted, (
+        f"mask of {what!r} differs from the expected mask beyond ties: {name(first)} zeroes a higher score than "
+        f"it keeps: item {int(zeroed_at[first])} zeroed with score {float(highest_zeroed[first]):.6g}, item "
+        f"{int(kept_at[first])} kept with score {float(lowest_kept[first]):.6g} (inverted in {len(inverted)} of "
+        f"{len(zeros)} units; scores within {TIE_ROUNDINGS} eps of {precision} tie){suffix}"
+    )
+
+
 def assert_parametrized(model: nn.Module, module_fqns: Iterable[str], expected: bool, when: str) -> None:
     wrong = [fqn for fqn in module_fqns if is_masked(model.get_submodule(fqn), "weight") != expected]
     state = "carry no" if expected else "still carry a"
