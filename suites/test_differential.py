@@ -1,73 +1,171 @@
-"""Differential: for deterministic sparsifiers the backend's masks equal the reference's.
+"""Differential: every selection rule's masks equal the reference's, up to ties.
 
-Shapes, levels and block shapes are drawn by hypothesis (derandomized, so runs are reproducible);
-the weights come from a seeded generator, so ties between block norms do not occur in practice.
+Shapes, levels, blocks and distances are drawn by hypothesis (derandomized, so runs are reproducible);
+weights are signed with log-normal magnitudes (a seeded generator), so rows of many small entries meet
+rows with one large entry and the L1, L2 and largest-entry rankings of rows disagree. Masks are judged
+by ``assert_masks_equal_up_to_ties``: in every selection unit as many zeros as the reference's mask,
+and no zeroed score above a kept one, with the scores computed here, exactly, from the contract's
+definition of each rule (ties at the precision of the weight's dtype). Run against the reference
+itself, these checks are not applicable (the reference is their oracle) and say so.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
 import reference_impl
+from harness.backend import Backend
 
-from .checks import assert_masks_equal, mask_of, reading_reference_masks
+from .checks import assert_masks_equal, assert_masks_equal_up_to_ties, kept, mask_of, reading_reference_masks
 
 EXAMPLES = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
+NOT_APPLICABLE = "not applicable: the reference is the oracle of differential checks"
 BLOCKS = [(1, 1), (1, 2), (1, 4), (4, 1), (2, 2), (3, 3), (2, 4)]
+LEVELS = [0.0, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 1.0]
+TWO_OF_FOUR = 4  # Wanda's semi_structured_block_size for 2:4 sparsity
+NEVER_ZEROED = torch.finfo(torch.float64).max
+"""Score of the padding that fills partial edge blocks up to the block shape: ranks after every element."""
+LSTM_GATES = 4
 
 
-def _masks(sparsifier_class: type, kwargs: dict, weight: torch.Tensor) -> torch.Tensor:
-    model = nn.Sequential(nn.Linear(weight.shape[1], weight.shape[0], bias=False))
+@pytest.fixture(autouse=True)
+def _not_against_the_oracle(backend: Backend) -> None:
+    if backend.name == "reference" or backend.namespace is reference_impl:
+        pytest.skip(NOT_APPLICABLE)
+
+
+def _signed_weights(shape: Sequence[int], seed: int) -> torch.Tensor:
+    """Signed float32 weights with log-normal magnitudes: a row's L1 and L2 rankings often disagree."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator) * torch.randn(shape, generator=generator).exp()
+
+
+def _with_weights(model: nn.Module, seed: int, device: str, dtype: torch.dtype) -> nn.Module:
+    """``model`` on ``device`` in ``dtype`` with every weight (not bias) drawn by ``_signed_weights``."""
+    model = model.to(device=device, dtype=dtype)
     with torch.no_grad():
-        model[0].weight.copy_(weight)
-    sparsifier = sparsifier_class(**kwargs)
-    sparsifier.prepare(model, None)
+        for index, (name, parameter) in enumerate(model.named_parameters()):
+            if "weight" in name:
+                parameter.copy_(_signed_weights(parameter.shape, seed + index))
+    return model
+
+
+def _row_layer(kind: str, rows: int, inputs: int, kernel: int) -> nn.Module:
+    """A bias-free Linear (``inputs`` features) or Conv2d (``inputs`` channels, square ``kernel``), ``rows`` outputs."""
+    if kind == "linear":
+        return nn.Linear(inputs, rows, bias=False)
+    return nn.Conv2d(inputs, rows, kernel, bias=False)
+
+
+def _masks_after_step(
+    sparsifier: object, model: nn.Module, tensor_fqns: Sequence[str], calibration: Sequence[torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Prepare a copy of ``model`` for ``tensor_fqns``, run the calibration batches, step: the kept-masks on CPU."""
+    model = copy.deepcopy(model)
+    sparsifier.prepare(model, [{"tensor_fqn": fqn} for fqn in tensor_fqns])
+    with torch.no_grad():
+        for batch in calibration:
+            model(batch)
     sparsifier.step()
-    return mask_of(model[0])
+    masks = {}
+    for fqn in tensor_fqns:
+        module_fqn, _, tensor_name = fqn.rpartition(".")
+        masks[fqn] = kept(mask_of(model.get_submodule(module_fqn), tensor_name)).cpu()
+    return masks
+
+
+def _backend_and_reference_masks(
+    backend: Backend,
+    api_name: str,
+    construct: Callable[[type], object],
+    model: nn.Module,
+    tensor_fqns: Sequence[str],
+    calibration: Sequence[torch.Tensor] = (),
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The masks ``construct(backend's api_name)`` gives ``model`` after one step, and the reference's."""
+    actual = _masks_after_step(construct(backend.get(api_name)), model, tensor_fqns, calibration)
+    with reading_reference_masks():
+        expected = _masks_after_step(construct(getattr(reference_impl, api_name)), model, tensor_fqns, calibration)
+    return actual, expected
+
+
+# --- WeightNormSparsifier: which blocks (layer-wide, by mean norm), then which elements in each block ---
+
+
+def _as_blocks(tensor: torch.Tensor, block: tuple[int, int], fill: float | bool) -> torch.Tensor:
+    """2-D ``tensor`` padded with ``fill`` to whole blocks, as (grid rows, grid cols, elements of a block)."""
+    rows, cols = tensor.shape
+    padded = F.pad(tensor.double(), (0, -cols % block[1], 0, -rows % block[0]), value=float(fill)).to(tensor.dtype)
+    grid = (padded.shape[0] // block[0], padded.shape[1] // block[1])
+    return padded.reshape(grid[0], block[0], grid[1], block[1]).transpose(1, 2).reshape(*grid, block[0] * block[1])
 
 
 @st.composite
 def weight_norm_cases(draw: st.DrawFn) -> tuple[tuple[int, int], dict, int]:
-    """Shapes, level and block; partial-block zeros only where the shape is a multiple of the block.
+    """Shape, level, block, zeros per block and norm; partial-block zeros only on shapes of whole blocks.
 
-    (Partial blocks with 0 < zeros_per_block < block size are checked by test_weight_norm on their own.)
+    (Partial edge blocks with 0 < zeros_per_block < block size are checked by test_weight_norm on their own.)
     """
     block = draw(st.sampled_from(BLOCKS))
-    rows = draw(st.integers(1, 24))
-    cols = draw(st.integers(1, 24))
+    rows, cols = draw(st.integers(1, 24)), draw(st.integers(1, 24))
     size = block[0] * block[1]
     divisible = rows % block[0] == 0 and cols % block[1] == 0
-    zeros = draw(st.integers(0, size)) if divisible else size
-    level = draw(st.sampled_from([0.0, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 1.0]))
-    seed = draw(st.integers(0, 2**31 - 1))
-    return (
-        (rows, cols),
-        {"sparsity_level": level, "sparse_block_shape": block, "zeros_per_block": zeros},
-        seed,
-    )
+    kwargs = {
+        "sparsity_level": draw(st.sampled_from(LEVELS)),
+        "sparse_block_shape": block,
+        "zeros_per_block": draw(st.integers(0, size)) if divisible else size,
+        "norm": draw(st.sampled_from([1, 2, None])),
+    }
+    return (rows, cols), kwargs, draw(st.integers(0, 2**31 - 1))
 
 
 @pytest.mark.requires("WeightNormSparsifier")
 @EXAMPLES
 @given(case=weight_norm_cases())
-def test_weight_norm_masks_match_reference(backend, device, case):
+def test_weight_norm_masks_match_reference(backend, device, dtype, case):
     shape, kwargs, seed = case
-    weight = torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device)
-    actual = _masks(backend.get("WeightNormSparsifier"), kwargs, weight.clone())
-    with reading_reference_masks():
-        expected = _masks(reference_impl.WeightNormSparsifier, kwargs, copy.deepcopy(weight))
-    assert_masks_equal(actual, expected, "0.weight", f"shape {shape}, {kwargs}, weight seed {seed}")
+    model = _with_weights(nn.Sequential(nn.Linear(shape[1], shape[0], bias=False)), seed, device, dtype)
+    actual, expected = _backend_and_reference_masks(
+        backend, "WeightNormSparsifier", lambda cls: cls(**kwargs), model, ["0.weight"]
+    )
+    weight = model[0].weight.detach().double()
+    element_scores = weight.abs() if kwargs["norm"] == 1 else weight.square()
+    block = kwargs["sparse_block_shape"]
+    block_sums = _as_blocks(element_scores, block, 0.0).sum(-1)
+    block_means = block_sums / _as_blocks(torch.ones_like(element_scores), block, 0.0).sum(-1)
+    actual_blocks, expected_blocks = (_as_blocks(masks["0.weight"], block, True) for masks in (actual, expected))
+    context = f"shape {shape}, {kwargs}, {dtype}, weight seed {seed}"
+    assert_masks_equal_up_to_ties(
+        actual_blocks.all(-1).flatten(),
+        expected_blocks.all(-1).flatten(),
+        block_means.flatten(),
+        "layer of blocks",
+        "0.weight",
+        context,
+        precision=dtype,
+    )
+    assert_masks_equal_up_to_ties(
+        actual_blocks,
+        expected_blocks,
+        _as_blocks(element_scores, block, NEVER_ZEROED),
+        "block",
+        "0.weight",
+        context,
+        precision=dtype,
+    )
 
 
 @pytest.mark.requires("NearlyDiagonalSparsifier")
@@ -75,9 +173,173 @@ def test_weight_norm_masks_match_reference(backend, device, case):
 @given(rows=st.integers(1, 30), cols=st.integers(1, 30), half_width=st.integers(0, 14))
 def test_nearly_diagonal_masks_match_reference(backend, device, rows, cols, half_width):
     nearliness = 2 * min(half_width, min(rows, cols) - 1) + 1
-    weight = torch.randn(rows, cols, device=device)
-    kwargs = {"nearliness": nearliness}
-    actual = _masks(backend.get("NearlyDiagonalSparsifier"), kwargs, weight)
-    with reading_reference_masks():
-        expected = _masks(reference_impl.NearlyDiagonalSparsifier, kwargs, weight)
-    assert_masks_equal(actual, expected, "0.weight", f"shape {(rows, cols)}, nearliness {nearliness}")
+    model = nn.Sequential(nn.Linear(cols, rows, bias=False)).to(device)
+    actual, expected = _backend_and_reference_masks(
+        backend, "NearlyDiagonalSparsifier", lambda cls: cls(nearliness=nearliness), model, ["0.weight"]
+    )
+    context = f"shape {(rows, cols)}, nearliness {nearliness}"
+    assert_masks_equal(actual["0.weight"], expected["0.weight"], "0.weight", context)
+
+
+# --- structured pruners: which rows (filters, LSTM units) of a layer go ---
+
+
+@st.composite
+def row_layer_cases(draw: st.DrawFn) -> tuple[str, tuple[int, int, int], float, int]:
+    """A Linear or Conv2d layer's kind and (rows, inputs, kernel), a level and a weight seed."""
+    kind = draw(st.sampled_from(["linear", "conv2d"]))
+    dims = (draw(st.integers(1, 16)), draw(st.integers(1, 6)), draw(st.integers(1, 3)) if kind == "conv2d" else 1)
+    return kind, dims, draw(st.sampled_from(LEVELS)), draw(st.integers(0, 2**31 - 1))
+
+
+def _row_layer_model(case: tuple[str, tuple[int, int, int], float, int], device: str, dtype: torch.dtype) -> nn.Module:
+    kind, dims, _, seed = case
+    return _with_weights(nn.Sequential(_row_layer(kind, *dims)), seed, device, dtype)
+
+
+def _describe(case: tuple[str, tuple[int, int, int], float, int], dtype: torch.dtype) -> str:
+    kind, (rows, inputs, kernel), level, seed = case
+    layer = f"Linear({inputs}, {rows})" if kind == "linear" else f"Conv2d({inputs}, {rows}, {kernel})"
+    return f"{layer}, sparsity_level={level}, {dtype}, weight seed {seed}"
+
+
+def _rows(weight: torch.Tensor) -> torch.Tensor:
+    """A weight as float64 (rows, everything else): its values exactly, one filter per row."""
+    return weight.detach().double().reshape(weight.shape[0], -1)
+
+
+@pytest.mark.requires("SaliencyPruner")
+@EXAMPLES
+@given(case=row_layer_cases())
+def test_saliency_masks_match_reference(backend, device, dtype, case):
+    level = case[2]
+    model = _row_layer_model(case, device, dtype)
+    actual, expected = _backend_and_reference_masks(
+        backend, "SaliencyPruner", lambda cls: cls({"sparsity_level": level}), model, ["0.weight"]
+    )
+    l1_norms = _rows(model[0].weight).abs().sum(1)
+    context = f"rows by L1 norm; {_describe(case, dtype)}"
+    assert_masks_equal_up_to_ties(
+        actual["0.weight"],
+        expected["0.weight"],
+        l1_norms,
+        "layer",
+        "0.weight",
+        context,
+        precision=dtype,
+    )
+
+
+@st.composite
+def lstm_cases(draw: st.DrawFn) -> tuple[tuple[int, int, int], float, int]:
+    """(input size, hidden size, layers), a level and a weight seed."""
+    dims = (draw(st.integers(1, 6)), draw(st.integers(1, 10)), draw(st.integers(1, 2)))
+    return dims, draw(st.sampled_from(LEVELS)), draw(st.integers(0, 2**31 - 1))
+
+
+@pytest.mark.requires("LSTMSaliencyPruner")
+@EXAMPLES
+@given(case=lstm_cases())
+def test_lstm_saliency_masks_match_reference(backend, device, dtype, case):
+    (inputs, hidden, layers), level, seed = case
+    model = _with_weights(nn.Sequential(nn.LSTM(inputs, hidden, layers)), seed, device, dtype)
+    pairs = [(f"0.weight_ih_l{layer}", f"0.weight_hh_l{layer}") for layer in range(layers)]
+    actual, expected = _backend_and_reference_masks(
+        backend,
+        "LSTMSaliencyPruner",
+        lambda cls: cls({"sparsity_level": level}),
+        model,
+        [fqn for pair in pairs for fqn in pair],
+    )
+    context = (
+        f"gates i, f, g, o; units by L1 saliency summed over every gate of ih and hh; LSTM({inputs}, {hidden}, "
+        f"{layers}), sparsity_level={level}, {dtype}, weight seed {seed}"
+    )
+    for pair in pairs:
+        # A hidden unit's saliency: the L1 norm of its rows in all four gates of weight_ih and weight_hh;
+        # the units with the lowest go from every gate of both (the one mask set an exact pruned LSTM has).
+        weights = [model.get_parameter(fqn) for fqn in pair]
+        unit_saliency = sum(_rows(w).abs().sum(1).view(LSTM_GATES, hidden).sum(0) for w in weights)
+        for fqn in pair:
+            assert_masks_equal_up_to_ties(
+                actual[fqn].view(LSTM_GATES, hidden),
+                expected[fqn].view(LSTM_GATES, hidden),
+                unit_saliency.expand(LSTM_GATES, hidden),
+                "gate",
+                fqn,
+                context,
+                precision=dtype,
+            )
+
+
+def _chebyshev_distance(rows: torch.Tensor) -> torch.Tensor:
+    """Pairwise largest-entry distances: a callable ``dist`` the built-in 1 and 2 do not cover."""
+    return (rows[:, None, :] - rows[None, :, :]).abs().amax(-1)
+
+
+FPGM_DISTANCES: dict[str, tuple[int | Callable[[torch.Tensor], torch.Tensor], float]] = {
+    "l1": (1, 1.0),
+    "l2": (2, 2.0),
+    "callable": (_chebyshev_distance, torch.inf),
+}
+"""The ``dist`` handed to the pruner, and the p of the pairwise p-norm distance it stands for."""
+
+
+@pytest.mark.requires("FPGMPruner")
+@pytest.mark.parametrize("distance", sorted(FPGM_DISTANCES))
+@EXAMPLES
+@given(case=row_layer_cases())
+def test_fpgm_masks_match_reference(backend, device, dtype, distance, case):
+    dist, p = FPGM_DISTANCES[distance]
+    level = case[2]
+    model = _row_layer_model(case, device, dtype)
+    actual, expected = _backend_and_reference_masks(
+        backend, "FPGMPruner", lambda cls: cls(sparsity_level=level, dist=dist), model, ["0.weight"]
+    )
+    rows = _rows(model[0].weight)
+    summed_distance = torch.linalg.vector_norm(rows[:, None, :] - rows[None, :, :], ord=p, dim=-1).sum(1)
+    context = f"filters by summed {distance} distance to the others; {_describe(case, dtype)}"
+    assert_masks_equal_up_to_ties(
+        actual["0.weight"],
+        expected["0.weight"],
+        summed_distance,
+        "layer",
+        "0.weight",
+        context,
+        precision=dtype,
+    )
+
+
+@st.composite
+def wanda_cases(draw: st.DrawFn) -> tuple[tuple[int, int], dict, int]:
+    """Shapes whose columns fit 2:4, a level (ignored under 2:4) and a seed for weights and calibration."""
+    shape = (draw(st.integers(1, 12)), TWO_OF_FOUR * draw(st.integers(1, 6)))
+    kwargs = {"sparsity_level": draw(st.sampled_from(LEVELS))}
+    if draw(st.booleans()):
+        kwargs["semi_structured_block_size"] = TWO_OF_FOUR
+    return shape, kwargs, draw(st.integers(0, 2**31 - 1))
+
+
+@pytest.mark.requires("WandaSparsifier")
+@EXAMPLES
+@given(case=wanda_cases())
+def test_wanda_masks_match_reference(backend, device, dtype, case):
+    (rows, cols), kwargs, seed = case
+    model = _with_weights(nn.Sequential(nn.Linear(cols, rows, bias=False)), seed, device, dtype)
+    generator = torch.Generator().manual_seed(seed)
+    batches = [torch.randn(3, cols, generator=generator), torch.randn(2, 2, cols, generator=generator)]
+    batches = [batch.to(device=device, dtype=dtype) for batch in batches]
+    actual, expected = _backend_and_reference_masks(
+        backend, "WandaSparsifier", lambda cls: cls(**kwargs), model, ["0.weight"], batches
+    )
+    # |W[i, j]| * ||X[:, j]||_2 over every calibration row, as the layer saw it (in its dtype)
+    column_norms = torch.cat([batch.double().reshape(-1, cols) for batch in batches]).square().sum(0).sqrt()
+    scores = model[0].weight.detach().double().abs() * column_norms
+    unit = "output row"
+    if "semi_structured_block_size" in kwargs:
+        unit, shape = "1x4 block of an output row", (rows, cols // TWO_OF_FOUR, TWO_OF_FOUR)
+        actual, expected, scores = actual["0.weight"].view(shape), expected["0.weight"].view(shape), scores.view(shape)
+    else:
+        actual, expected = actual["0.weight"], expected["0.weight"]
+    context = f"shape {(rows, cols)}, {kwargs}, {dtype}, seed {seed}"
+    assert_masks_equal_up_to_ties(actual, expected, scores, unit, "0.weight", context, precision=dtype)

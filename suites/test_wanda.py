@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from torch import nn
 
-import reference_impl
-
-from .checks import assert_masks_equal, kept, mask_of, must_raise, original_of, reading_reference_masks
+from .checks import kept, mask_of, must_raise, original_of
 from .models import DEEP_NESTED_LAYERS, DeepNested, build
 from .structured_checks import leftovers
 
 pytestmark = pytest.mark.requires("WandaSparsifier")
 
-EXAMPLES = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 TWO_OF_FOUR = 4  # semi_structured_block_size of 2:4 sparsity
 
 
@@ -172,31 +162,3 @@ def test_squash_mask_removes_the_recorders(backend, device, dtype, explicit):
         weight = model.get_submodule(fqn).weight
         assert weight.dtype == dtype, f"{fqn}.weight has dtype {weight.dtype} after squash_mask, expected {dtype}"
         assert not weight[~mask].any(), f"{fqn}.weight lost its zeros in squash_mask"
-
-
-LEVELS = [0.0, 0.25, 0.5, 0.75, 1.0]
-
-
-@st.composite
-def wanda_cases(draw: st.DrawFn) -> tuple[tuple[int, int], dict, int]:
-    """Shapes whose columns fit 2:4, a level (ignored under 2:4) and a seed for weights and calibration."""
-    shape = (draw(st.integers(1, 12)), TWO_OF_FOUR * draw(st.integers(1, 6)))
-    kwargs = {"sparsity_level": draw(st.sampled_from(LEVELS))}
-    if draw(st.booleans()):
-        kwargs["semi_structured_block_size"] = TWO_OF_FOUR
-    return shape, kwargs, draw(st.integers(0, 2**31 - 1))
-
-
-@EXAMPLES
-@given(case=wanda_cases())
-def test_masks_match_reference(backend, device, case):
-    shape, kwargs, seed = case
-    generator = torch.Generator().manual_seed(seed)
-    weight = torch.randn(shape, generator=generator)
-    batches = [torch.randn(3, shape[1], generator=generator), torch.randn(2, 2, shape[1], generator=generator)]
-    actual = _calibrated_mask(backend.get("WandaSparsifier"), _linear(weight, device, torch.float32), batches, **kwargs)
-    with reading_reference_masks():
-        expected = _calibrated_mask(
-            reference_impl.WandaSparsifier, _linear(weight, "cpu", torch.float32), batches, **kwargs
-        )
-    assert_masks_equal(actual, expected, "0.weight", f"shape {shape}, {kwargs}, seed {seed}")
