@@ -18,23 +18,50 @@ def _conv_with_filters(values: list[float], device: str) -> nn.Conv2d:
     return conv
 
 
+# Rows of many small entries (0, 2, 3) against rows of one large entry (1, 4, 5): L1 norms 5, 4, 6, 2.5, 5.5,
+# 3.5 drop rows 3, 5, 1 at level 0.5, where every other plausible ranking drops another set.
+SALIENCY_ROWS = [
+    [1.0, -1.0, 1.0, -1.0, 1.0],
+    [4.0, 0.0, 0.0, 0.0, 0.0],
+    [1.2, -1.2, 1.2, 1.2, -1.2],
+    [0.5, 0.5, -0.5, 0.5, 0.5],
+    [0.0, 0.0, 5.5, 0.0, 0.0],
+    [0.0, -3.5, 0.0, 0.0, 0.0],
+]
+SALIENCY_KEPT = [True, False, True, False, True, False]
+OTHER_RANKINGS = {
+    "the L2 norm (or the largest entry)": [False, True, False, False, True, True],  # L2: 2.24, 4, 2.68, 1.12, 5.5, 3.5
+    "the signed sum": [False, True, False, True, True, False],  # sums: 1, 4, 1.2, 1.5, 5.5, -3.5
+    "the L1 norm, highest first": [False, True, False, True, False, True],
+}
+"""What a level of 0.5 keeps of ``SALIENCY_ROWS`` when rows are ranked by something else than the lowest L1 norm."""
+
+
+def _layer_with_rows(layer: str, rows: list[list[float]], device: str) -> nn.Module:
+    """A bias-free Linear or Conv2d whose output row (filter) ``i`` starts with ``rows[i]``, zeros after it."""
+    if layer == "linear":
+        module = nn.Linear(len(rows[0]), len(rows), bias=False)
+    else:
+        module = nn.Conv2d(2, len(rows), kernel_size=3, bias=False)
+    with torch.no_grad():
+        flat = module.weight.view(len(rows), -1)
+        flat.zero_()
+        flat[:, : len(rows[0])] = torch.tensor(rows)
+    return module.to(device)
+
+
 @pytest.mark.requires("SaliencyPruner")
 @pytest.mark.parametrize("layer", ["linear", "conv2d"])
 def test_saliency_prunes_lowest_l1_rows(backend, device, layer):
-    row_scale = torch.tensor([3.0, -0.5, 2.0, 0.1, -4.0, 1.0])
-    if layer == "linear":
-        module = nn.Linear(5, 6, bias=False).to(device)
-        with torch.no_grad():
-            module.weight.copy_(row_scale[:, None].expand(6, 5))
-    else:
-        module = _conv_with_filters(row_scale.tolist(), device)
-    model = nn.Sequential(module)
+    model = nn.Sequential(_layer_with_rows(layer, SALIENCY_ROWS, device))
     pruner = backend.get("SaliencyPruner")({"sparsity_level": 0.5})
     pruner.prepare(model, [{"tensor_fqn": "0.weight"}])
     pruner.step()
     actual = kept(mask_of(model[0])).cpu().tolist()
-    expected = [True, False, True, False, True, False]  # |scale| 0.5, 0.1 and 1.0 are the three lowest
-    assert actual == expected, f"saliency kept {actual} for row L1 scales {row_scale.tolist()}, expected {expected}"
+    other = next((f": those are the rows kept by {name}" for name, k in OTHER_RANKINGS.items() if k == actual), "")
+    assert actual == SALIENCY_KEPT, (
+        f"saliency kept {actual} for rows {SALIENCY_ROWS}, expected {SALIENCY_KEPT} (the 3 lowest L1 norms go){other}"
+    )
 
 
 def _lstm_with_unit_saliency(device: str, hidden: int = 6) -> nn.LSTM:
