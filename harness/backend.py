@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .api import API_NAMES, KNOWN_NAMES
@@ -43,6 +43,12 @@ class Backend:
     xfails_file: Path | None = None
     mask_access: Any = field(default=None, repr=False, compare=False)
     """The backend's ``mask_access`` (see ``harness.mask_access``); None: masks are parametrizations."""
+    options: tuple[str, ...] = ()
+    """The command-line options that select this backend again, for reproduction commands."""
+    subject: Any = field(default=None, repr=False, compare=False)
+    """The one class under ``prunebench check`` (a ``harness.subjects.Subject``), or None for a library."""
+    unchecked_classes: tuple[str, ...] = ()
+    """Classes deriving from the contract's bases that the backend exports under other names."""
 
     def provides(self, api_name: str) -> bool:
         return getattr(self.namespace, _checked(api_name), None) is not None
@@ -124,10 +130,73 @@ def resolve_backend(value: str) -> Backend:
         capabilities=frozenset(getattr(namespace, "capabilities", ()) or ()),
         xfails_file=Path(namespace.xfails) if getattr(namespace, "xfails", None) else None,
         mask_access=getattr(namespace, "mask_access", None),
+        options=(f"--backend={value.strip()}",),
+        unchecked_classes=tuple(_unchecked_classes(namespace)),
     )
     if not any(backend.provides(api_name) for api_name in KNOWN_NAMES):
         raise _usage(value, f"it provides none of the contract's names ({', '.join(KNOWN_NAMES)})")
     return backend
+
+
+def _unchecked_classes(namespace: Any) -> list[str]:
+    """Pruner classes exported under names that are not the contract's, when it exports none of its rules.
+
+    Such a module (a user's ``MyMagnitudeSparsifier``) is tested on none of its own classes by the
+    suites, which look names up; ``prunebench check`` is the way to validate them.
+    """
+    from .subjects import RULE_CLASSES, kind_of
+
+    if any(getattr(namespace, name, None) is not None for name in RULE_CLASSES):
+        return []
+    found = []
+    for attribute in sorted(dir(namespace)):
+        value = getattr(namespace, attribute, None)
+        named_otherwise = attribute not in KNOWN_NAMES and not attribute.startswith("Base")
+        if named_otherwise and isinstance(value, type) and kind_of(value) is not None:
+            found.append(attribute)
+    return found
+
+
+def unchecked_warning(backend: Backend) -> str | None:
+    """The warning for a backend whose own pruner classes the suites will not test, or None."""
+    if not backend.unchecked_classes:
+        return None
+    module = backend.source.partition(":")[0]
+    names = ", ".join(backend.unchecked_classes)
+    return (
+        f"backend {backend.name!r} exports {names} under names that are not the contract's, and none of its "
+        f"rule classes: the suites test none of them. Validate each with: prunebench check {module}:"
+        f"{backend.unchecked_classes[0]}"
+    )
+
+
+def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = None) -> Backend:
+    """The backend of ``prunebench check``: one user class, named after itself, as the subject of the
+    generic checks; with ``--like=NAME`` it also stands under that contract name, so the suites of that
+    rule (its differential checks included) test it."""
+    from .subjects import check_like, load_class, parse_kwargs, subject_of_class
+
+    cls = load_class(spec)
+    subject = subject_of_class(cls, parse_kwargs(kwargs_text))
+    check_like(like, subject.kind)
+    try:
+        subject.build()
+    except Exception as error:
+        raise UsageError(
+            f"cannot build {cls.__name__}(**{subject.kwargs_text}): {type(error).__name__}: {error}; "
+            "pass its constructor arguments as JSON with --kwargs"
+        ) from error
+    options = [f"--check={spec}"]
+    options += [f"--check-kwargs={kwargs_text}"] if kwargs_text is not None else []
+    options += [f"--like={like}"] if like else []
+    return Backend(
+        name=subject.name,
+        namespace=types.SimpleNamespace(**({like: cls} if like else {})),
+        source=spec,
+        version=str(getattr(importlib.import_module(cls.__module__), "__version__", "unknown")),
+        options=tuple(options),
+        subject=subject,
+    )
 
 
 def resolve_backends(values: str) -> list[Backend]:
@@ -140,11 +209,6 @@ def resolve_backends(values: str) -> list[Backend]:
     if duplicates:
         raise UsageError(f"backends {duplicates} were selected twice (from {values!r})")
     return backends
-
-
-def backend_module(namespace: Any) -> ModuleType | None:
-    """The module behind a namespace, for reporting where a backend came from."""
-    return namespace if isinstance(namespace, ModuleType) else None
 
 
 def available_builtins() -> tuple[list[str], dict[str, str]]:

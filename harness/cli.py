@@ -14,6 +14,10 @@ from .errors import UsageError
 from .results import ResultsError, load_results
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+USAGE_EXIT = 4
+"""Exit status of a usage error (bad class, option or value), as pytest's own."""
+RESULTS_EXIT = 2
+"""Exit status of an unreadable or invalid results file."""
 
 
 def _load_all(paths: Sequence[str]) -> list:
@@ -140,6 +144,29 @@ def _expand_builtins(args: argparse.Namespace) -> None:
     args.backend = ",".join(expanded)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate one class: the generic checks (and with ``--like``, that rule's suites) against it."""
+    from .backend import check_backend
+
+    sys.path.insert(0, str(Path.cwd()))  # as `python -m pytest` does: MODULE may be a file of the user's project
+    backend = check_backend(args.spec, args.kwargs, args.like)  # usage errors now, before pytest starts
+    report = Path(args.report) if args.report else None
+    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *backend.options]
+    options += [f"--device={args.device}"] if args.device else []
+    options += [f"--dtype={args.dtype}"] if args.dtype else []
+    options += [f"--xfails={path}" for path in args.xfails]
+    if report is not None:
+        report.mkdir(parents=True, exist_ok=True)
+        options += [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
+    status = _pytest(options)
+    if status in (0, 1):
+        return status
+    if status == 5:
+        print(f"prunebench: error: no check ran for {args.spec}", file=sys.stderr)
+        return 1
+    return USAGE_EXIT if status == 4 else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     _expand_builtins(args)
     report = Path(args.report)
@@ -172,6 +199,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--perf-rounds", type=int, default=5, help="timed rounds per perf case (default: 5)")
     run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
     run.set_defaults(handler=cmd_run)
+
+    check = commands.add_parser(
+        "check",
+        help="validate one pruner class: every generic check (exit 0: all pass, 1: a failure, 4: usage error)",
+    )
+    check.add_argument("spec", metavar="MODULE:CLASS", help="a BaseSparsifier or BaseStructuredSparsifier subclass")
+    check.add_argument("--kwargs", help="constructor arguments as a JSON object (default: none)")
+    check.add_argument(
+        "--like",
+        help="the contract class whose selection rule yours follows (WeightNormSparsifier, NearlyDiagonalSparsifier, "
+        "SaliencyPruner, FPGMPruner, LSTMSaliencyPruner, WandaSparsifier): its suites and differential checks run too",
+    )
+    check.add_argument("--device", help="devices, comma-separated (default: every available)")
+    check.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
+    check.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
+    check.add_argument("--report", help="also write scoreboard, failures and results to this directory")
+    check.add_argument("-n", dest="workers", default="0", help="xdist workers (default: 0, in-process)")
+    check.set_defaults(handler=cmd_check)
 
     backends = commands.add_parser("backends", help="list installed backends and the names each lacks")
     backends.set_defaults(handler=cmd_backends)
@@ -208,9 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (UsageError, ResultsError) as error:
+    except UsageError as error:
         print(f"prunebench: error: {error}", file=sys.stderr)
-        return 2
+        return USAGE_EXIT
+    except ResultsError as error:
+        print(f"prunebench: error: {error}", file=sys.stderr)
+        return RESULTS_EXIT
 
 
 if __name__ == "__main__":

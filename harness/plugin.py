@@ -15,12 +15,13 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from .atomic import write_text_atomic
-from .backend import DEFAULT_BACKEND, Backend, resolve_backends
+from .backend import DEFAULT_BACKEND, Backend, check_backend, resolve_backends, unchecked_warning
 from .benchmark_import import case_id
 from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
@@ -31,7 +32,8 @@ from .memory import PeakMemoryProbe, memory_method
 from .report import Failure, failure_message, write_report
 from .results import Case, Results, write_results
 from .scoreboard import CRASH_MARK, Scoreboard, classify, suite_of
-from .xfails import ExpectedFailure, load_xfails, match_xfail
+from .subjects import subjects_of_backend
+from .xfails import ExpectedFailure, builtin_xfails_file, load_xfails, match_xfail
 
 BACKEND_ENV = "PRUNEBENCH_BACKEND"
 _STATE = pytest.StashKey["PluginState"]()
@@ -50,9 +52,7 @@ class PluginState:
     def __init__(self, config: pytest.Config) -> None:
         option = config.option
         try:
-            self.backends: list[Backend] = resolve_backends(
-                option.prunebench_backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND
-            )
+            self.backends: list[Backend] = _selected_backends(option)
             self.devices = parse_devices(option.prunebench_device)
             self.dtypes = parse_dtypes(option.prunebench_dtype)
             self.user_xfails = [e for path in option.prunebench_xfails for e in load_xfails(Path(path))]
@@ -64,9 +64,23 @@ class PluginState:
             raise pytest.UsageError(str(error)) from None
         self.scoreboard = Scoreboard()
         self.collected_functions: set[str] = set()
+        self.library_xfails: dict[str, list[ExpectedFailure]] = {}
 
-    def xfail_for(self, backend: str, short_id: str) -> ExpectedFailure | None:
-        return match_xfail(short_id, self.backend_xfails.get(backend, [])) or match_xfail(short_id, self.user_xfails)
+    @property
+    def check_subject(self) -> Any:
+        """The class under ``prunebench check`` (``--check``), or None in a run of libraries."""
+        return self.backends[0].subject if len(self.backends) == 1 else None
+
+    def xfail_for(self, backend: str, test_id: str) -> ExpectedFailure | None:
+        """The entry declaring ``test_id`` (written without the backend's name) an expected failure."""
+        return match_xfail(test_id, self.backend_xfails.get(backend, [])) or match_xfail(test_id, self.user_xfails)
+
+    def inherited_xfail(self, library: str, test_id: str) -> ExpectedFailure | None:
+        """The entry of a built-in library's own file that declares ``test_id`` an expected failure there."""
+        if library not in self.library_xfails:
+            path = builtin_xfails_file(library)
+            self.library_xfails[library] = load_xfails(path) if path else []
+        return match_xfail(test_id, self.library_xfails[library])
 
     def stale_xfails(self) -> list[ExpectedFailure]:
         """Entries naming a test function that no longer exists in a module that was collected.
@@ -82,6 +96,31 @@ class PluginState:
             and entry.prefix.split("::", 1)[0] in modules
             and entry.prefix.split("[", 1)[0] not in self.collected_functions
         ]
+
+
+def _selected_backends(option: Any) -> list[Backend]:
+    """``--check`` (one class) or ``--backend`` / ``$PRUNEBENCH_BACKEND`` (libraries); not both."""
+    if option.prunebench_check:
+        if option.prunebench_backend:
+            raise UsageError("--check validates one class and --backend selects libraries: give one of them")
+        return [check_backend(option.prunebench_check, option.prunebench_check_kwargs, option.prunebench_like)]
+    if option.prunebench_check_kwargs is not None or option.prunebench_like:
+        raise UsageError("--check-kwargs and --like apply to the class given with --check")
+    return resolve_backends(option.prunebench_backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND)
+
+
+def backend_free_id(test_id: str, backend: str) -> str:
+    """``test_x.py::test_y[torch-cpu-float32]`` -> ``test_x.py::test_y[cpu-float32]``.
+
+    Expected failures are written without backend names, so one file serves every backend built on the
+    same code (a user's class inheriting torch's bases, an adapter of a copy) without copying it.
+    """
+    head, _, params = test_id.partition("[")
+    if params.startswith(f"{backend}-"):
+        return f"{head}[{params[len(backend) + 1 :]}"
+    if params.startswith(f"{backend}]"):
+        return f"{head}{params[len(backend) + 1 :]}"
+    return test_id
 
 
 def short_test_id(nodeid: str) -> str:
@@ -138,6 +177,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="expected-failures file of 'TEST_ID_PREFIX | reason' lines (repeatable).",
     )
     group.addoption(
+        "--check",
+        dest="prunebench_check",
+        default=None,
+        help="validate one class, MODULE:CLASS (a BaseSparsifier or BaseStructuredSparsifier subclass), "
+        "with the generic checks instead of a backend's contract names.",
+    )
+    group.addoption(
+        "--check-kwargs",
+        dest="prunebench_check_kwargs",
+        default=None,
+        help="constructor arguments of the --check class, as a JSON object.",
+    )
+    group.addoption(
+        "--like",
+        dest="prunebench_like",
+        default=None,
+        help="the contract class (e.g. SaliencyPruner) whose selection rule the --check class claims: "
+        "its suites and differential checks run against the class too.",
+    )
+    group.addoption(
         "--results-json",
         dest="prunebench_results_json",
         default=None,
@@ -166,10 +225,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*names): backend names the test needs")
+    config.addinivalue_line("markers", "subjects(kind): the test runs once per class of that kind (generic checks)")
     _default_timeout(config)
     state = PluginState(config)
     config.stash[_STATE] = state
-    xfails_options = " ".join(f"--xfails={path}" for path in config.option.prunebench_xfails or ())
+    xfails_options = tuple(f"--xfails={path}" for path in config.option.prunebench_xfails or ())
     config.pluginmanager.register(
         ScoreboardRecorder(state.scoreboard, state.backends, xfails_options), "prunebench-scoreboard"
     )
@@ -200,13 +260,18 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             f"{len(backend.provided())} of 9 names"
             + ("; masks read through its own mask_access" if backend.mask_access is not None else "")
         )
+        warning = unchecked_warning(backend)
+        if warning:
+            lines.append(f"prunebench warning: {warning}")
     return lines
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = _state(metafunc.config)
-    if "backend" in metafunc.fixturenames:
+    if metafunc.definition.get_closest_marker("subjects") is not None:
+        metafunc.parametrize(("backend", "subject"), _subject_params(metafunc, state.backends))
+    elif "backend" in metafunc.fixturenames:
         params = [pytest.param(backend, id=backend.name) for backend in state.backends]
         metafunc.parametrize("backend", params)
     if "device" in metafunc.fixturenames:
@@ -220,8 +285,58 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("dtype", [pytest.param(DTYPES[name], id=name) for name in state.dtypes])
 
 
+def _subject_params(metafunc: pytest.Metafunc, backends: list[Backend]) -> list[Any]:
+    """(backend, subject) pairs for a test of the generic checks: the ``--check`` class, or each rule class
+    of the test's kind a backend provides (a backend with none: one pair with no subject, *unsupported*)."""
+    kind = metafunc.definition.get_closest_marker("subjects").args[0]
+    params = []
+    for backend in backends:
+        if backend.subject is not None:
+            subjects = [backend.subject] if backend.subject.kind == kind else []
+        else:
+            subjects = subjects_of_backend(backend, kind)
+        for subject in subjects:  # under --check the backend is the subject: name it once
+            name = subject.name if backend.subject is not None else f"{backend.name}-{subject.name}"
+            params.append(pytest.param(backend, subject, id=name))
+        if not subjects and backend.subject is None:
+            params.append(pytest.param(backend, None, id=f"{backend.name}-none"))
+    return params
+
+
+def _applies_to_check(item: pytest.Item, backend: Backend) -> bool:
+    """In a ``prunebench check`` run: the generic checks, and the tests of the rule named by ``--like``."""
+    marker = item.get_closest_marker("subjects")
+    if marker is not None:
+        return marker.args[0] == backend.subject.kind
+    required = {name for marker in item.iter_markers("requires") for name in marker.args}
+    return bool(required) and all(backend.provides(name) for name in required)
+
+
+def _expected_failure(state: PluginState, item: pytest.Item, backend: Backend, test_id: str) -> str | None:
+    """The xfail reason of an item: its backend's (or the user's) entry, else one its subject inherits."""
+    expected = state.xfail_for(backend.name, test_id)
+    if expected is not None:
+        return f"{expected.reason} [{expected.source}]"
+    params = item.callspec.params
+    subject, check = params.get("subject"), params.get("check")
+    library = subject.inherited_from(getattr(check, "relies_on", ())) if subject is not None else None
+    if library is None or library == backend.name:
+        return None
+    inherited = state.inherited_xfail(library, test_id)
+    if inherited is None:
+        return None
+    methods = ", ".join(check.relies_on)
+    return f"inherited from {library} ({methods} not overridden): {inherited.reason} [{inherited.source}]"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     state = _state(config)
+    if state.check_subject is not None:
+        backend = state.backends[0]
+        deselected = [item for item in items if not _applies_to_check(item, backend)]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = [item for item in items if _applies_to_check(item, backend)]
     for item in items:
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
         if not isinstance(backend, Backend):
@@ -239,9 +354,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = f"unsupported: backend {backend.name!r} does not provide {', '.join(missing)}"
             item.add_marker(pytest.mark.skip(reason=reason))
             continue
-        expected = state.xfail_for(backend.name, short_id)
-        if expected is not None:
-            item.add_marker(pytest.mark.xfail(reason=f"{expected.reason} [{expected.source}]", strict=True))
+        reason = _expected_failure(state, item, backend, backend_free_id(short_id, backend.name))
+        if reason is not None:
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
     for entry in state.stale_xfails():
         warnings.warn(
             f"expected failure {entry.prefix!r} ({entry.source}) names a test that does not exist: stale entry?",
@@ -334,7 +449,7 @@ class ScoreboardRecorder:
     Registered once per session; under xdist it runs in the controller and sees the workers' reports.
     """
 
-    def __init__(self, scoreboard: Scoreboard, backends: list[Backend], extra_options: str = "") -> None:
+    def __init__(self, scoreboard: Scoreboard, backends: list[Backend], extra_options: tuple[str, ...] = ()) -> None:
         self.scoreboard = scoreboard
         self.backends = backends
         self.extra_options = extra_options
@@ -389,7 +504,7 @@ class ScoreboardRecorder:
             self._record_case(report, backend)
         if report.failed:
             seed = dict(report.user_properties).get(_SEED_PROPERTY)
-            option = next((b.source for b in self.backends if b.name == backend), backend)
+            option = next((b.options for b in self.backends if b.name == backend), ())
             message = failure_message(report.longreprtext)
             failure = Failure(self._test_id(report), backend, seed, message, option, self.extra_options)
             self.failures.append(failure)

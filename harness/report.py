@@ -8,6 +8,7 @@ failure message, and a command to paste.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,15 +26,17 @@ class Failure:
     backend: str
     seed: int | None
     message: str
-    backend_option: str = ""
-    """What ``--backend`` must say to load this backend again (its import path or built-in name)."""
+    backend_options: tuple[str, ...] = ()
+    """The options that load this backend again (``--backend=NAME``, or ``--check=MODULE:CLASS`` ...)."""
 
-    extra_options: str = ""
+    extra_options: tuple[str, ...] = ()
     """Options the run had that change the outcome, e.g. ``--xfails=FILE`` (without it an XPASS would pass)."""
 
     def command(self) -> str:
-        command = f"python -m pytest '{self.nodeid}' --backend={self.backend_option or self.backend} -p no:xdist"
-        return f"{command} {self.extra_options}".rstrip()
+        """A shell command that reruns exactly this test; every word is quoted for the shell."""
+        options = self.backend_options or (f"--backend={self.backend}",)
+        words = ["python", "-m", "pytest", self.nodeid, *options, "-p", "no:xdist", *self.extra_options]
+        return shlex.join(words)
 
 
 def failure_message(longrepr_text: str) -> str:

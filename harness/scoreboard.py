@@ -2,8 +2,9 @@
 
 Outcomes: ``passed``, ``failed`` (errors in setup or teardown count too), ``crashed`` (the worker
 process died during the test: a segfault, ``os._exit``, the OOM killer), ``xfailed`` (an expected
-failure declared as data), ``xpassed``, ``unsupported`` (the backend lacks what the test needs) and
-``skipped`` (anything else, e.g. a device this machine does not have).
+failure declared as data), ``xpassed``, ``unsupported`` (the backend lacks what the test needs),
+``not_applicable`` (the test means nothing for this backend, e.g. a differential check of the
+reference against itself) and ``skipped`` (anything else, e.g. a device this machine does not have).
 """
 
 from __future__ import annotations
@@ -13,8 +14,18 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-OUTCOMES: tuple[str, ...] = ("passed", "failed", "crashed", "xfailed", "xpassed", "unsupported", "skipped")
+OUTCOMES: tuple[str, ...] = (
+    "passed",
+    "failed",
+    "crashed",
+    "xfailed",
+    "xpassed",
+    "unsupported",
+    "not_applicable",
+    "skipped",
+)
 UNSUPPORTED_MARK = "unsupported:"
+NOT_APPLICABLE_MARK = "not applicable:"
 CRASH_MARK = "crashed while running"
 """What pytest-xdist writes into the report it makes for a test whose worker process died."""
 
@@ -46,7 +57,9 @@ def classify(
     if outcome == "skipped":
         if wasxfail:
             return "xfailed"
-        return "unsupported" if skip_reason and UNSUPPORTED_MARK in skip_reason else "skipped"
+        if skip_reason and UNSUPPORTED_MARK in skip_reason:
+            return "unsupported"
+        return "not_applicable" if skip_reason and NOT_APPLICABLE_MARK in skip_reason else "skipped"
     if when == "call" and outcome == "passed":
         return "xpassed" if wasxfail else "passed"
     return None
@@ -61,7 +74,7 @@ class Scoreboard:
 
     def record(self, backend: str, suite: str, outcome: str, reason: str | None = None) -> None:
         self.counts[(backend, suite)][outcome] += 1
-        if reason and outcome in ("unsupported", "xfailed", "crashed"):
+        if reason and outcome in ("unsupported", "not_applicable", "xfailed", "crashed"):
             self.reasons[(backend, outcome)].add(reason)
 
     def total(self, outcome: str) -> int:

@@ -2,12 +2,15 @@
 
 Format, one entry a line (blank lines and ``#`` comments ignored)::
 
-    test_weight_norm.py::test_odd_shapes[torch-  | upstream bug: https://github.com/pytorch/pytorch/issues/134220
-    test_weight_norm.py::test_forward[torch-*-float16  | ``*`` stands for any run of characters
+    test_weight_norm.py::test_odd_shapes[  | upstream bug: https://github.com/pytorch/pytorch/issues/134220
+    test_weight_norm.py::test_forward[*-float16  | ``*`` stands for any run of characters
+    include torch                              | every entry of a built-in backend's own file
+    include ../other.xfails                    | or of another file, relative to this one
 
-Test ids are ``<module file>::<test name>[<params>]``, the params starting with the backend name, so
-an entry can target one backend, device, dtype or case. An entry matching no collected test is
-reported as stale.
+Entries are written *without* the backend's name: they match test ids with it removed
+(``<module file>::<test name>[<device>-<dtype>-<case>]``), so one file serves every backend built on
+the same code, and a user's file can include a library's file instead of copying it. An entry
+matching no collected test is reported as stale.
 """
 
 from __future__ import annotations
@@ -32,12 +35,23 @@ class ExpectedFailure:
         return re.match(pattern, short_id) is not None
 
 
-def parse_xfails(text: str, source: str) -> list[ExpectedFailure]:
-    """Parse an expected-failures file's text; a line without ``|`` and a reason is a usage error."""
+INCLUDE = "include "
+
+
+def parse_xfails(
+    text: str, source: str, base: Path | None = None, seen: frozenset[Path] = frozenset()
+) -> list[ExpectedFailure]:
+    """Parse an expected-failures file's text; a line without ``|`` and a reason is a usage error.
+
+    ``include NAME`` lines pull in a built-in backend's file or a path relative to ``base``.
+    """
     entries = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
+            continue
+        if line.startswith(INCLUDE):
+            entries += _included(line.removeprefix(INCLUDE).strip(), f"{source}:{number}", base, seen)
             continue
         prefix, bar, reason = (part.strip() for part in line.partition("|"))
         if not bar or not prefix or not reason:
@@ -53,12 +67,46 @@ def _without_directories(prefix: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1] + separator + rest
 
 
-def load_xfails(path: Path) -> list[ExpectedFailure]:
+def load_xfails(path: Path, seen: frozenset[Path] = frozenset()) -> list[ExpectedFailure]:
+    path = Path(path)
+    if path.resolve() in seen:
+        raise UsageError(f"expected-failures file {str(path)!r} includes itself (through {len(seen)} include(s))")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read expected-failures file {str(path)!r}: {error}") from error
-    return parse_xfails(text, _display_path(Path(path)))
+    return parse_xfails(text, _display_path(path), path.parent, seen | {path.resolve()})
+
+
+def builtin_xfails_file(name: str) -> Path | None:
+    """The expected-failures file a built-in backend ships (``torch`` -> ``harness/backends/torch_ao.xfails``)."""
+    import importlib
+
+    from .backend import BUILTIN_BACKENDS
+
+    if name not in BUILTIN_BACKENDS:
+        return None
+    namespace = importlib.import_module(BUILTIN_BACKENDS[name])
+    path = getattr(namespace, "xfails", None)
+    return Path(path) if path else None
+
+
+def _included(target: str, where: str, base: Path | None, seen: frozenset[Path]) -> list[ExpectedFailure]:
+    """The entries of ``include TARGET``: a built-in backend's name, else a path relative to the includer."""
+    from .backend import BUILTIN_BACKENDS
+
+    if target in BUILTIN_BACKENDS:
+        path = builtin_xfails_file(target)
+        if path is None:
+            raise UsageError(f"{where}: built-in backend {target!r} ships no expected-failures file to include")
+    else:
+        path = (base or Path.cwd()) / target
+        if not path.is_file():
+            raise UsageError(
+                f"{where}: 'include {target}' names neither a built-in backend ({', '.join(BUILTIN_BACKENDS)}) "
+                f"nor a file ({path} does not exist)"
+            )
+    return load_xfails(path, seen)
 
 
 def _display_path(path: Path) -> str:

@@ -44,7 +44,7 @@ def test_failure_message_prefers_assertion_lines():
 def test_reproduction_command_keeps_the_runs_xfails_files(pytester, tmp_path):
     """Without the run's --xfails, a strict XPASS would pass when re-run: the command must carry it."""
     xfails = tmp_path / "mine.xfails"
-    xfails.write_text("test_step.py::test_step_applies_update_mask[reference- | claimed broken, but it is not\n")
+    xfails.write_text("test_step.py::test_step_applies_update_mask[ | claimed broken, but it is not\n")
     report = tmp_path / "report"
     result = run_suites(
         pytester,

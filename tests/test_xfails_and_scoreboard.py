@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import UsageError
+from harness.plugin import backend_free_id
 from harness.scoreboard import Scoreboard, classify, suite_of
-from harness.xfails import match_xfail, parse_xfails
+from harness.xfails import builtin_xfails_file, load_xfails, match_xfail, parse_xfails
 
 
 def test_parse_skips_comments_and_blank_lines():
@@ -83,3 +84,44 @@ def test_entries_naming_the_directory_match_like_bare_ones(line):
     (entry,) = parse_xfails(line, "f")
     assert entry.prefix == "test_step.py::test_step_applies_update_mask[torch-"
     assert match_xfail("test_step.py::test_step_applies_update_mask[torch-cpu]", [entry]) is entry
+
+
+@pytest.mark.parametrize(
+    ("test_id", "backend_name", "expected"),
+    [
+        ("m.py::t[torch-cpu-float32]", "torch", "m.py::t[cpu-float32]"),
+        ("m.py::t[torch-pruning-cpu]", "torch-pruning", "m.py::t[cpu]"),
+        ("m.py::t[torch-pruning-cpu]", "torch", "m.py::t[pruning-cpu]"),
+        ("m.py::t[torch]", "torch", "m.py::t"),
+        ("m.py::t[reference-cpu]", "torch", "m.py::t[reference-cpu]"),
+    ],
+)
+def test_entries_match_ids_without_the_backend(test_id, backend_name, expected):
+    assert backend_free_id(test_id, backend_name) == expected
+
+
+def test_include_pulls_in_a_builtin_file_and_a_relative_one(tmp_path):
+    (tmp_path / "shared.xfails").write_text("m.py::shared[ | library bug: shared\n")
+    mine = tmp_path / "mine.xfails"
+    mine.write_text("include torch\ninclude shared.xfails\nm.py::own[ | library bug: mine\n")
+    entries = load_xfails(mine)
+    torch_entries = load_xfails(builtin_xfails_file("torch"))
+    assert [e.prefix for e in entries] == [e.prefix for e in torch_entries] + ["m.py::shared[", "m.py::own["]
+    assert entries[-2].source.endswith("shared.xfails:1"), "an included entry must name the file it came from"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("include nowhere.xfails\n", "names neither a built-in backend"), ("include mine.xfails\n", "includes itself")],
+    ids=["missing", "cycle"],
+)
+def test_bad_includes_are_usage_errors(tmp_path, text, message):
+    mine = tmp_path / "mine.xfails"
+    mine.write_text(text)
+    with pytest.raises(UsageError, match=message):
+        load_xfails(mine)
+
+
+def test_not_applicable_is_its_own_outcome():
+    assert classify("setup", "skipped", "not applicable: the reference is the oracle", False) == "not_applicable"
+    assert classify("setup", "skipped", "unsupported: no WandaSparsifier", False) == "unsupported"

@@ -1,0 +1,91 @@
+"""``prunebench check``: a user's own class validated by the generic checks, from the command line.
+
+The correct classes of ``examples/own_pruners`` exit 0 with torch's inherited bugs declared, not
+charged; each class of ``tests/user_classes.py`` carries one bug and must exit 1 with a reproduction.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "harness.cli", "check", *args, f"--report={tmp_path}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("own_pruners:MagnitudeSparsifier",), ("own_pruners:L1RowPruner", "--like=SaliencyPruner")],
+    ids=["magnitude", "l1_rows_like_saliency"],
+)
+def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
+    run = _check(tmp_path, *args)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "inherited from torch" in run.stdout, "torch's declared bugs were not attributed to torch"
+    assert "failed 0" not in run.stdout and " passed" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("spec", "failing_checks"),
+    [
+        (
+            "tests.user_classes:MagnitudeIgnoringTensorLevel",
+            ("per_tensor_config_overrides_defaults", "step_reaches_sparsity_level"),
+        ),
+        (
+            "tests.user_classes:L2RowPruner --like=SaliencyPruner",
+            ("test_saliency_prunes_lowest_l1_rows", "test_saliency_masks_match_reference"),
+        ),
+    ],
+    ids=["ignores_per_tensor_level", "l2_claims_l1"],
+)
+def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
+    run = _check(tmp_path, *spec.split())
+    assert run.returncode == 1, f"exit {run.returncode}\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
+    failures = (tmp_path / "failures.md").read_text()
+    for check in failing_checks:
+        assert check in failures, f"{check} did not fail:\n{failures[:3000]}"
+    command = next(line for line in failures.splitlines() if line.startswith("python -m pytest"))
+    rerun = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert rerun.returncode == 1 and "1 failed" in rerun.stdout, f"the reproduction did not fail alone:\n{rerun.stdout}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("own_pruners",), "expected MODULE:CLASS"),
+        (("own_pruners:NoSuchClass",), "has no attribute 'NoSuchClass'"),
+        (("no_such_module:Cls",), "importing 'no_such_module'"),
+        (("torch.nn:Linear",), "derives from neither BaseSparsifier nor BaseStructuredSparsifier"),
+        (("own_pruners:MagnitudeSparsifier", "--kwargs=[1]"), "--kwargs must be a JSON object"),
+        (("own_pruners:MagnitudeSparsifier", '--kwargs={"sparsity_level": 2}'), "cannot build MagnitudeSparsifier"),
+        (("own_pruners:MagnitudeSparsifier", "--like=SaliencyPruner"), "is a structured pruner"),
+        (("own_pruners:MagnitudeSparsifier", "--like=Nope"), "--like='Nope': expected one of"),
+    ],
+    ids=[
+        "no_class",
+        "missing_class",
+        "missing_module",
+        "not_a_pruner",
+        "kwargs_not_object",
+        "bad_kwargs",
+        "wrong_kind_like",
+        "unknown_like",
+    ],
+)
+def test_usage_errors_exit_4_with_one_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(ROOT)
+    status = main(["check", *args, f"--report={tmp_path / 'report'}"])
+    error = capsys.readouterr().err
+    assert status == 4, f"exit {status}: {error}"
+    assert message in error and len(error.strip().splitlines()) == 1, error
+    assert not (tmp_path / "report").exists(), "a usage error left a report directory behind"
