@@ -116,8 +116,13 @@ def assert_masks_equal_up_to_ties(
     unit_shape, items = actual_kept.shape[:-1], scores.shape[-1]
 
     def name(flat_unit: int) -> str:
-        index = torch.unravel_index(torch.tensor(flat_unit), unit_shape) if unit_shape else ()
-        return f"{unit} {tuple(int(i) for i in index)}" if index else unit
+        if not unit_shape:
+            return unit
+        index = []
+        for size in reversed(unit_shape):
+            flat_unit, position = divmod(flat_unit, size)
+            index.insert(0, position)
+        return f"{unit} {tuple(index)}"
 
     actual_kept, expected_kept, scores = (t.reshape(-1, items) for t in (actual_kept, expected_kept, scores))
     zeros, expected_zeros = (~actual_kept).sum(-1), (~expected_kept).sum(-1)
@@ -127,16 +132,17 @@ def assert_masks_equal_up_to_ties(
         f"zeros, expected {int(expected_zeros[miscounted[0]])} ({len(miscounted)} of {len(zeros)} units "
         f"miscounted){suffix}"
     )
-    highest_zeroed, zeroed_at = torch.where(actual_kept, -torch.inf, scores).max(-1)
-    lowest_kept, kept_at = torch.where(actual_kept, scores, torch.inf).min(-1)
+    zeroed_scores = torch.where(actual_kept, -torch.inf, scores)
+    kept_scores = torch.where(actual_kept, scores, torch.inf)
+    highest_zeroed, lowest_kept = zeroed_scores.amax(-1), kept_scores.amin(-1)
     tolerance = TIE_ROUNDINGS * torch.finfo(precision).eps * torch.maximum(highest_zeroed.abs(), lowest_kept.abs())
     inverted = (highest_zeroed - lowest_kept > tolerance).nonzero().flatten().tolist()
     first = inverted[0] if inverted else 0
     assert not inverted, (
         f"mask of {what!r} differs from the expected mask beyond ties: {name(first)} zeroes a higher score than "
-        f"it keeps: item {int(zeroed_at[first])} zeroed with score {float(highest_zeroed[first]):.6g}, item "
-        f"{int(kept_at[first])} kept with score {float(lowest_kept[first]):.6g} (inverted in {len(inverted)} of "
-        f"{len(zeros)} units; scores within {TIE_ROUNDINGS} eps of {precision} tie){suffix}"
+        f"it keeps: item {int(zeroed_scores[first].argmax())} zeroed with score {float(highest_zeroed[first]):.6g}, "
+        f"item {int(kept_scores[first].argmin())} kept with score {float(lowest_kept[first]):.6g} (inverted in "
+        f"{len(inverted)} of {len(zeros)} units; scores within {TIE_ROUNDINGS} eps of {precision} tie){suffix}"
     )
 
 
