@@ -134,7 +134,11 @@ def resolve_backend(value: str) -> Backend:
         unchecked_classes=tuple(_unchecked_classes(namespace)),
     )
     if not any(backend.provides(api_name) for api_name in KNOWN_NAMES):
-        raise _usage(value, f"it provides none of the contract's names ({', '.join(KNOWN_NAMES)})")
+        hint = unchecked_warning(backend)
+        raise _usage(
+            value,
+            f"it provides none of the contract's names ({', '.join(KNOWN_NAMES)})" + (f"; {hint}" if hint else ""),
+        )
     return backend
 
 

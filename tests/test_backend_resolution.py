@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from harness.api import API_NAMES
-from harness.backend import BUILTIN_BACKENDS, resolve_backend, resolve_backends
+from harness.backend import BUILTIN_BACKENDS, resolve_backend, resolve_backends, unchecked_warning
 from harness.errors import UnsupportedError, UsageError
 
 from .conftest import SUITES, run_suites
@@ -138,3 +138,25 @@ def test_builtins_keyword_expands_inside_a_list_without_duplicates():
     names = args.backend.split(",")
     assert names[0] == "my_pruner" and "torch" in names and "builtins" not in names, names
     assert names.count("reference") == 1, names
+
+
+def test_own_names_without_contract_names_point_to_prunebench_check(tmp_path, monkeypatch):
+    package = tmp_path / "renamed_pruners.py"
+    package.write_text(
+        "from torch.ao.pruning import BaseSparsifier, FakeSparsity\n"
+        "from own_pruners import L1RowPruner, MagnitudeSparsifier\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    backend = resolve_backend("renamed_pruners")
+    warning = unchecked_warning(backend)
+    assert warning is not None and "L1RowPruner, MagnitudeSparsifier" in warning, warning
+    assert "prunebench check renamed_pruners:L1RowPruner" in warning, warning
+
+
+def test_own_names_only_is_a_usage_error_naming_them():
+    with pytest.raises(UsageError, match=r"exports L1RowPruner, MagnitudeSparsifier .*prunebench check own_pruners:"):
+        resolve_backend("own_pruners")
+
+
+def test_contract_names_silence_the_warning():
+    assert unchecked_warning(resolve_backend("reference")) is None
