@@ -259,7 +259,7 @@ def prepare_keeps_parameter_objects(subject: Subject, device: str, dtype: torch.
         f"prepare replaced the Parameter objects of {lost}: an optimizer built before prepare trains nothing"
     )
     weights = {layer: model.get_submodule(layer).weight.detach().clone() for layer in CONFIGURED}
-    model(batch(model)).float().square().mean().backward()
+    model(batch(model)).float().square().sum().backward()
     optimizer.step()
     stale = [layer for layer, weight in weights.items() if torch.equal(model.get_submodule(layer).weight, weight)]
     assert not stale, f"an optimizer step did not change the masked weights of {stale}"
@@ -374,7 +374,7 @@ def masked_positions_stay_zero_in_training(subject: Subject, device: str, dtype:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for _ in range(3):
         optimizer.zero_grad()
-        model(batch(model)).float().square().mean().backward()
+        model(batch(model)).float().square().sum().backward()
         optimizer.step()
     for layer, mask in found.items():
         weight = model.get_submodule(layer).weight.detach()

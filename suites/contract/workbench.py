@@ -60,7 +60,9 @@ def build_model(kind: str, device: str, dtype: torch.dtype, seed: int = 0) -> nn
     model = ChainModel() if kind == PRUNER else CheckModel()
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+            # unit-variance activations, as nn.Linear's own init gives: half-precision outputs stay comparable
+            scale = parameter.shape[1] ** -0.5 if parameter.dim() == 2 else 0.1
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * scale)
     return model.to(device=device, dtype=dtype)
 
 
