@@ -17,7 +17,9 @@ SUITES = Path(__file__).resolve().parent.parent / "suites"
 # pytester's in-process runs forget every module first imported inside them, so import here, once, what
 # the suites import lazily: hypothesis (seconds to import, each run) and torch.distributed.tensor, which
 # torch.testing.assert_close imports and which fails when imported twice (its TORCH_LIBRARY registers again).
-KEEP_IMPORTED = ["hypothesis", "reference_impl", "matplotlib"] + (
+# The generic checks train (an optimizer's first step imports torch._dynamo, which registers the
+# torch._inductor.test_operators library): import that here too, for the same reason.
+KEEP_IMPORTED = ["hypothesis", "reference_impl", "matplotlib", "torch._dynamo", "torch._inductor.test_operators"] + (
     ["torch.distributed.tensor"] if torch.distributed.is_available() else []
 )
 for _module in KEEP_IMPORTED:

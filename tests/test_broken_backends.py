@@ -105,6 +105,62 @@ BROKEN_BACKENDS: list[BrokenBackend] = [
     BrokenBackend("structured_sizes_not_updated", STRUCTURED_PRUNE, "declared sizes disagree", FIRST_FAILURE),
 ]
 
+CONTRACT = ("test_contract.py",)
+
+
+def _contract_check(check: str) -> tuple[str, ...]:
+    """Only the broken class's run of one generic check: the one meant to catch the bug."""
+    return (f"-k=WeightNormSparsifier and {check}",)
+
+
+BROKEN_BACKENDS += [
+    BrokenBackend(
+        "life_step_rescales_bias", CONTRACT, "step changed ['block.1.bias'", _contract_check("step_changes_only_masks")
+    ),
+    BrokenBackend("life_step_zeroes_original", CONTRACT, "weight.original", _contract_check("step_changes_only_masks")),
+    BrokenBackend(
+        "life_bool_masks", CONTRACT, "has dtype torch.bool, expected torch.float32", _contract_check("masks_are_binary")
+    ),
+    BrokenBackend("life_nan_masks", CONTRACT, "values other than 0 and 1", _contract_check("masks_are_binary")),
+    BrokenBackend(
+        "life_prepare_copies_weight",
+        CONTRACT,
+        "prepare replaced the Parameter objects",
+        _contract_check("prepare_keeps_parameter_objects"),
+    ),
+    BrokenBackend(
+        "life_masks_in_model_state_dict",
+        CONTRACT,
+        "state_dict carries mask keys",
+        _contract_check("model_state_dict_carries_no_masks"),
+    ),
+    BrokenBackend(
+        "life_squash_leaves_buffer",
+        CONTRACT,
+        "does not load (strict) into a fresh dense model",
+        _contract_check("squashed_state_dict_loads_into_dense"),
+    ),
+    BrokenBackend(
+        "life_squash_leaves_closure",
+        CONTRACT,
+        "torch.save/torch.load of the squashed model failed",
+        _contract_check("copies_and_saves_keep_the_model"),
+    ),
+    BrokenBackend(
+        "life_mask_only_at_step",
+        CONTRACT,
+        "nonzero entries at masked positions",
+        _contract_check("masked_positions_stay_zero_in_training"),
+    ),
+    BrokenBackend(
+        "life_squash_rescales_others",
+        CONTRACT,
+        "which carry no mask",
+        _contract_check("squash_changes_only_masked_weights"),
+    ),
+]
+"""The model's life around the masks (generic checks), one broken sparsifier per bullet."""
+
 CONTROL_RUNS = sorted({record.run for record in BROKEN_BACKENDS})
 
 

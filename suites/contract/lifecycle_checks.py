@@ -360,10 +360,14 @@ def copies_and_saves_keep_the_model(subject: Subject, device: str, dtype: torch.
     assert not differ, f"torch.save/torch.load of the prepared model's state_dict did not restore {differ}"
     sparsifier.squash_mask()
     expected = model(inputs)
-    for how, restored in (
-        ("deepcopy", copy.deepcopy(model)),
-        ("torch.save/torch.load", _saved_and_loaded(model, weights_only=False)),
+    for how, restore in (
+        ("deepcopy", copy.deepcopy),
+        ("torch.save/torch.load", lambda squashed: _saved_and_loaded(squashed, weights_only=False)),
     ):
+        try:
+            restored = restore(model)
+        except Exception as error:
+            raise AssertionError(f"{how} of the squashed model failed: {type(error).__name__}: {error}") from None
         assert torch.equal(restored(inputs), expected), f"{how} of the squashed model computes a different output"
 
 
