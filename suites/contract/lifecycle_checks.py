@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from typing import Any
 
 import torch
@@ -186,9 +187,11 @@ def state_dict_loads_with_weights_only(subject: Subject, device: str, dtype: tor
     try:
         loaded = torch.load(buffer, weights_only=True)
     except Exception as error:
+        refused = re.search(r"Unsupported global: [^\n]*?(?=\s*(?:$|\n|\.\s|[A-Z][a-z]+ ))", str(error))
         raise AssertionError(
-            f"torch.load(weights_only=True) refuses the saved state_dict ({type(error).__name__}: "
-            f"{str(error).splitlines()[0]}): it holds more than tensors and plain containers"
+            f"torch.load(weights_only=True) refuses the saved state_dict ({type(error).__name__}"
+            + (f": {refused.group(0).strip()}" if refused else "")
+            + "): it holds more than tensors and plain containers"
         ) from None
     reloaded = _reloaded(subject, device, dtype, loaded)
     for layer, mask in expected.items():
