@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.fx import GraphModule, symbolic_trace
+from torch.fx import GraphModule
 from torch.nn.utils import parametrize
 
 from ..base_sparsifier import BaseSparsifier, _on_meta
@@ -46,6 +46,7 @@ from .masks import (
     row_mask_parametrization,
 )
 from .pruning import prune_traced
+from .tracing import trace
 
 
 class BaseStructuredSparsifier(BaseSparsifier):
@@ -147,9 +148,9 @@ class BaseStructuredSparsifier(BaseSparsifier):
         """Trace the model and physically remove every masked row and the inputs that consumed it.
 
         Returns the pruned ``GraphModule``; its submodules are the prepared model's own, shrunk in
-        place, with no parametrizations or bias hooks left. Unsupported chains raise
-        ``UnsupportedChainError`` (a ``ValueError`` and ``NotImplementedError``) naming the fx node,
-        before anything is modified. After ``prepare(model, [])`` it returns the traced model
+        place, with no parametrizations or bias hooks left, and every module keeps its train/eval mode
+        (``tracing``). Unsupported chains raise ``UnsupportedChainError`` (a ``ValueError`` and
+        ``NotImplementedError``) naming the fx node, before anything is modified. After ``prepare(model, [])`` it returns the traced model
         unchanged; a model on the meta device is a ``ValueError`` (no mask values to read).
         """
         if self.model is None:
@@ -168,7 +169,7 @@ class BaseStructuredSparsifier(BaseSparsifier):
                 "prune() found no row masks on the prepared model: it was already pruned or squashed; "
                 "call prepare(model, config) again to prune it further"
             )
-        traced = symbolic_trace(self.model)
+        traced = trace(self.model)
         prune_traced(traced, masked)
         self.traced = traced
         return traced

@@ -1,0 +1,54 @@
+"""Tracing the model for ``prune()``: a ``GraphModule`` that lives like the model it came from.
+
+``torch.fx.symbolic_trace`` alone returns a module that differs from the traced one in two ways a
+user notices after pruning:
+
+* Container modules on the way to a called layer (``seq`` of ``seq.0``) are rebuilt as fresh
+  ``nn.Module``s, in train mode whatever mode the model was in.
+* Under ``from __future__ import annotations`` the forward's annotations are strings, which fx
+  records as such; ``GraphModule.__reduce__`` then cannot name them and ``torch.save`` of the
+  module fails (pytorch/pytorch#167117). They are resolved (or dropped) before the code is generated.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from torch import nn
+from torch.fx import Graph, GraphModule, Tracer
+
+
+def _annotations(model: nn.Module) -> dict[str, object]:
+    """The model forward's annotations, evaluated; empty when they cannot be (names only for type checkers)."""
+    try:
+        return typing.get_type_hints(type(model).forward)
+    except Exception:  # any error evaluating a user's annotation: they are only comments to the trace
+        return {}
+
+
+def _resolve_string_annotations(graph: Graph, model: nn.Module) -> None:
+    """Replace every string annotation of the graph's inputs and output by its type, or None."""
+    hints: dict[str, object] | None = None
+    for node in graph.nodes:
+        if isinstance(node.type, str):
+            hints = _annotations(model) if hints is None else hints
+            node.type = hints.get("return" if node.op == "output" else node.target)
+
+
+def _copy_training_flags(traced: GraphModule, model: nn.Module) -> None:
+    """Each module of ``traced`` in the mode of the module of ``model`` at the same path."""
+    originals = dict(model.named_modules())
+    for fqn, module in traced.named_modules():
+        original = originals.get(fqn)
+        if original is not None:
+            module.training = original.training
+
+
+def trace(model: nn.Module) -> GraphModule:
+    """``symbolic_trace(model)``, with the modes of every module kept and ``torch.save`` working."""
+    tracer = Tracer()
+    graph = tracer.trace(model)
+    _resolve_string_annotations(graph, model)
+    traced = GraphModule(tracer.root, graph, type(model).__name__)
+    _copy_training_flags(traced, model)
+    return traced
