@@ -32,6 +32,8 @@ class Chain:
     ``prune_bias=True`` (keep_bias is checked for exactness alone, in ``test_lstm_keep_bias``).
     ``layernorm`` names a LayerNorm after the pruned layer: its statistics are, by contract, taken
     over the kept units only (a full-width LayerNorm over zeros has no smaller equivalent).
+    ``untouched`` names the layers outside every pruned chain (neither configured nor fed by a
+    configured layer): ``prune()`` must leave their tensors bit-identical.
     """
 
     id: str
@@ -43,25 +45,45 @@ class Chain:
     family: str = field(default="linear")
     prune_bias_options: tuple[bool, ...] = (True, False)
     layernorm: str | None = None
+    untouched: tuple[str, ...] = ()
 
 
 LINEAR_INPUT = (128, 7)
 LSTM_INPUT = (6, 2, 8)  # (sequence, batch, features): several steps, so hidden state carries over
 
+PADDED_CONVS = ("seq.0", "seq.2", "seq.4", "seq.6", "seq.8", "conv2d1", "conv2d2")
+"""The convolutions of ``Conv2dPadBias`` in order: each padded chain prunes one, which feeds the next."""
+
 CHAINS: tuple[Chain, ...] = (
-    Chain("linear_linear", zoo.SimpleLinear, _fqns("seq.0", "seq.1", "seq.2"), LINEAR_INPUT),
+    Chain("linear_linear", zoo.SimpleLinear, _fqns("seq.0", "seq.1", "seq.2"), LINEAR_INPUT, untouched=("linear2",)),
     Chain("linear_linear_across_blocks", zoo.SimpleLinear, _fqns("seq.0", "seq.1", "seq.2", "linear1"), LINEAR_INPUT),
-    Chain("linear_skip_one", zoo.SimpleLinear, _fqns("seq.0", "seq.2"), LINEAR_INPUT),
-    Chain("linear_to_output", zoo.SimpleLinear, _fqns("linear2"), LINEAR_INPUT, output_layer="linear2"),
-    Chain("linear_bias_linear", zoo.LinearBias, _fqns("seq.0", "seq.1"), LINEAR_INPUT),
-    Chain("linear_bias_linear_bias", zoo.LinearBias, _fqns("seq.2", "seq.3"), LINEAR_INPUT),
-    Chain("linear_nobias_linear_bias", zoo.LinearBias, _fqns("seq.0", "seq.1", "seq.2"), LINEAR_INPUT),
+    Chain("linear_skip_one", zoo.SimpleLinear, _fqns("seq.0", "seq.2"), LINEAR_INPUT, untouched=("linear2",)),
+    Chain(
+        "linear_to_output",
+        zoo.SimpleLinear,
+        _fqns("linear2"),
+        LINEAR_INPUT,
+        output_layer="linear2",
+        untouched=("seq.0", "seq.1", "seq.2", "linear1"),
+    ),
+    Chain("linear_bias_linear", zoo.LinearBias, _fqns("seq.0", "seq.1"), LINEAR_INPUT, untouched=("seq.3", "seq.4")),
+    Chain(
+        "linear_bias_linear_bias", zoo.LinearBias, _fqns("seq.2", "seq.3"), LINEAR_INPUT, untouched=("seq.0", "seq.1")
+    ),
+    Chain(
+        "linear_nobias_linear_bias",
+        zoo.LinearBias,
+        _fqns("seq.0", "seq.1", "seq.2"),
+        LINEAR_INPUT,
+        untouched=("seq.4",),
+    ),
     Chain("linear_activation_linear", zoo.LinearActivation, _fqns("seq.0", "seq.2", "seq.4", "linear1"), LINEAR_INPUT),
     Chain(
         "linear_functional_activation_linear",
         zoo.LinearActivationFunctional,
         _fqns("seq.0", "seq.2", "seq.4", "linear1"),
         LINEAR_INPUT,
+        untouched=("linear3",),
     ),
     Chain(
         "linear_torch_relu_dropout_linear",
@@ -70,14 +92,38 @@ CHAINS: tuple[Chain, ...] = (
         LINEAR_INPUT,
         beyond_torch=True,
     ),
-    Chain("conv2d_conv2d", zoo.SimpleConv2d, _fqns("seq.0"), zoo.IMAGE, family="conv"),
+    Chain(
+        "conv2d_conv2d", zoo.SimpleConv2d, _fqns("seq.0"), zoo.IMAGE, family="conv", untouched=("conv2d1", "conv2d2")
+    ),
     Chain(
         "conv2d_conv2d_across_blocks", zoo.SimpleConv2d, _fqns("seq.0", "seq.1", "conv2d1"), zoo.IMAGE, family="conv"
     ),
-    Chain("conv2d_to_output", zoo.SimpleConv2d, _fqns("conv2d2"), zoo.IMAGE, output_layer="conv2d2", family="conv"),
-    Chain("conv2d_bias_conv2d_bias", zoo.Conv2dBias, _fqns("seq.0", "seq.1"), zoo.IMAGE, family="conv"),
+    Chain(
+        "conv2d_to_output",
+        zoo.SimpleConv2d,
+        _fqns("conv2d2"),
+        zoo.IMAGE,
+        output_layer="conv2d2",
+        family="conv",
+        untouched=("seq.0", "seq.1", "conv2d1"),
+    ),
+    Chain(
+        "conv2d_bias_conv2d_bias",
+        zoo.Conv2dBias,
+        _fqns("seq.0", "seq.1"),
+        zoo.IMAGE,
+        family="conv",
+        untouched=("conv2d1", "conv2d2"),
+    ),
     Chain("conv2d_nobias_conv2d_bias", zoo.Conv2dBias, _fqns("seq.0", "seq.1", "conv2d1"), zoo.IMAGE, family="conv"),
-    Chain("conv2d_bias_conv2d_nobias", zoo.Conv2dBias, _fqns("seq.0", "seq.1", "seq.2"), zoo.IMAGE, family="conv"),
+    Chain(
+        "conv2d_bias_conv2d_nobias",
+        zoo.Conv2dBias,
+        _fqns("seq.0", "seq.1", "seq.2"),
+        zoo.IMAGE,
+        family="conv",
+        untouched=("conv2d2",),
+    ),
     Chain(
         "conv2d_activation_conv2d",
         zoo.Conv2dActivation,
@@ -86,14 +132,23 @@ CHAINS: tuple[Chain, ...] = (
         family="conv",
     ),
     *(
-        Chain(f"conv2d_padded_{name}", zoo.Conv2dPadBias, _fqns(fqn), zoo.IMAGE, family="conv")
-        for name, fqn in [
-            ("pad_bias_to_nopad", "seq.0"),
-            ("nopad_nobias_to_pad", "seq.2"),
-            ("pad_bias_to_pad", "seq.4"),
-            ("pad_bias_to_nopad_bias", "seq.6"),
-            ("nopad_bias_to_pad", "seq.8"),
-        ]
+        Chain(
+            f"conv2d_padded_{name}",
+            zoo.Conv2dPadBias,
+            _fqns(PADDED_CONVS[index]),
+            zoo.IMAGE,
+            family="conv",
+            untouched=tuple(c for c in PADDED_CONVS if c not in PADDED_CONVS[index : index + 2]),
+        )
+        for index, name in enumerate(
+            [
+                "pad_bias_to_nopad",
+                "nopad_nobias_to_pad",
+                "pad_bias_to_pad",
+                "pad_bias_to_nopad_bias",
+                "nopad_bias_to_pad",
+            ]
+        )
     ),
     Chain(
         "conv2d_pool_conv2d", zoo.Conv2dPool, _fqns("seq.0", "seq.3", "conv2d1", "conv2d2"), zoo.IMAGE, family="conv"
@@ -156,8 +211,8 @@ CHAIN_CASES = [
 LSTM_CHAINS = [pytest.param(chain, id=chain.id) for chain in CHAINS if chain.family == "lstm"]
 
 
-def build_chain_model(chain: Chain, device: str) -> nn.Module:
-    """The chain's model on ``device``, in eval mode, with distinct per-channel parameters.
+def build_chain_model(chain: Chain, device: str, dtype: torch.dtype) -> nn.Module:
+    """The chain's model on ``device`` in ``dtype``, in eval mode, with distinct per-channel parameters.
 
     Default initialisations make every channel of a BatchNorm, LayerNorm or PReLU identical (ones,
     zeros, 0.25), so a pruner that keeps the wrong channels of them would still match the masked
@@ -174,4 +229,4 @@ def build_chain_model(chain: Chain, device: str) -> nn.Module:
                 module.bias.uniform_(-0.5, 0.5)
             if isinstance(module, nn.PReLU):
                 module.weight.uniform_(0.05, 0.5)
-    return model.to(device).eval()
+    return model.to(device=device, dtype=dtype).eval()

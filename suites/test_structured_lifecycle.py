@@ -9,6 +9,7 @@ from torch.nn.utils import parametrize
 
 from . import structured_models as zoo
 from .checks import kept, mask_of, must_raise
+from .pruned_model_checks import require_torch_kernels
 from .structured_checks import make_row_one_pruner
 
 pytestmark = pytest.mark.requires("BaseStructuredSparsifier", "FakeStructuredSparsity")
@@ -37,8 +38,8 @@ def test_base_structured_sparsifier_is_abstract(backend):
     [zoo.SimpleLinear, zoo.SimpleConv2d, zoo.Conv2dBatchNormActivation, zoo.LSTMLinear],
     ids=lambda cls: cls.__name__,
 )
-def test_config_none_finds_every_prunable_layer(backend, device, model_class):
-    model = model_class().to(device)
+def test_config_none_finds_every_prunable_layer(backend, device, dtype, model_class):
+    model = model_class().to(device=device, dtype=dtype)
     expected = sorted(fqn for fqn, module in model.named_modules() if type(module) in PRUNABLE)
     pruner = make_row_one_pruner(backend)({"test": 3})
     pruner.prepare(model, None)
@@ -47,15 +48,17 @@ def test_config_none_finds_every_prunable_layer(backend, device, model_class):
     assert all(group["test"] == 3 for group in pruner.groups), "constructor default test=3 missing from groups"
 
 
-def test_explicit_config_limits_the_groups(backend, device):
+def test_explicit_config_limits_the_groups(backend, device, dtype):
     pruner = make_row_one_pruner(backend)({"test": 3})
-    pruner.prepare(zoo.SimpleLinear().to(device), [{"tensor_fqn": "seq.0.weight"}])
+    pruner.prepare(zoo.SimpleLinear().to(device=device, dtype=dtype), [{"tensor_fqn": "seq.0.weight"}])
     assert [g["module_fqn"] for g in pruner.groups] == ["seq.0"], f"groups: {[g['module_fqn'] for g in pruner.groups]}"
 
 
 @pytest.mark.parametrize(("model_class", "input_shape", "output_shape"), FAMILY)
-def test_prepare_attaches_bool_row_masks(backend, device, model_class, input_shape, output_shape):
-    model = model_class().to(device)
+def test_prepare_attaches_bool_row_masks(backend, device, dtype, model_class, input_shape, output_shape):
+    model = model_class().to(device=device, dtype=dtype)
+    x = torch.ones(input_shape, device=device, dtype=dtype)
+    require_torch_kernels(model, x)
     fake = backend.get("FakeStructuredSparsity")
     pruner = make_row_one_pruner(backend)({})
     pruner.prepare(model, None)
@@ -71,13 +74,16 @@ def test_prepare_attaches_bool_row_masks(backend, device, model_class, input_sha
         assert tuple(mask.shape) == (module.weight.shape[0],), f"mask of {fqn} has shape {tuple(mask.shape)}"
         assert mask.device.type == torch.device(device).type, f"mask of {fqn} is on {mask.device}, not {device}"
         assert bool(mask.all()), f"mask of {fqn} prunes rows before any step"
-    output = model(torch.ones(input_shape, device=device))
+    output = model(x)
     assert tuple(output.shape) == output_shape, f"forward after prepare gives {tuple(output.shape)}, not {output_shape}"
+    assert output.dtype == dtype, f"forward after prepare gives a {output.dtype} output for a {dtype} model"
 
 
 @pytest.mark.parametrize(("model_class", "input_shape", "output_shape"), FAMILY)
-def test_step_updates_masks_in_place(backend, device, model_class, input_shape, output_shape):
-    model = model_class().to(device)
+def test_step_updates_masks_in_place(backend, device, dtype, model_class, input_shape, output_shape):
+    model = model_class().to(device=device, dtype=dtype)
+    x = torch.ones(input_shape, device=device, dtype=dtype)
+    require_torch_kernels(model, x)
     pruner = make_row_one_pruner(backend)({})
     pruner.prepare(model, None)
     pruner.step()
@@ -90,19 +96,19 @@ def test_step_updates_masks_in_place(backend, device, model_class, input_shape, 
         assert mask_of(group["module"]) is pruner.state[group["tensor_fqn"]]["mask"] or torch.equal(
             kept(pruner.state[group["tensor_fqn"]]["mask"]), mask
         ), f"state mask of {group['tensor_fqn']} disagrees with the parametrization's"
-    output = model(torch.ones(input_shape, device=device))
+    output = model(x)
     assert tuple(output.shape) == output_shape, f"forward after step gives {tuple(output.shape)}, not {output_shape}"
 
 
 @pytest.mark.parametrize("prune_bias", [True, False], ids=["prune_bias", "keep_bias"])
-def test_masked_bias_follows_prune_bias(backend, device, prune_bias):
-    model = nn.Sequential(nn.Linear(4, 6)).to(device)
+def test_masked_bias_follows_prune_bias(backend, device, dtype, prune_bias):
+    model = nn.Sequential(nn.Linear(4, 6)).to(device=device, dtype=dtype)
     with torch.no_grad():
         model[0].bias.fill_(1.0)
     pruner = make_row_one_pruner(backend)({"prune_bias": prune_bias})
     pruner.prepare(model, None)
     pruner.step()
-    output = model(torch.zeros(2, 4, device=device))
+    output = model(torch.zeros(2, 4, device=device, dtype=dtype))
     expected = 0.0 if prune_bias else 1.0
     assert torch.all(output[:, 1] == expected), (
         f"with prune_bias={prune_bias}, a pruned row outputs {output[:, 1].tolist()} for zero input, "

@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from .checks import kept, mask_of
+from .checks import assert_close, kept, mask_of
 
 
-def _conv_with_filters(values: list[float], device: str) -> nn.Conv2d:
-    """A conv whose filter ``i`` is filled with ``values[i]``."""
-    conv = nn.Conv2d(2, len(values), kernel_size=3, bias=False).to(device)
+def _conv_with_filters(values: list[float], device: str, dtype: torch.dtype) -> nn.Conv2d:
+    """A conv whose filter ``i`` is filled with ``values[i]`` (exact in every dtype of the matrix)."""
+    conv = nn.Conv2d(2, len(values), kernel_size=3, bias=False).to(device=device, dtype=dtype)
     with torch.no_grad():
         for index, value in enumerate(values):
             conv.weight[index].fill_(value)
@@ -109,21 +109,22 @@ def test_lstm_saliency_keeps_the_same_units_across_gates(backend, device):
 
 @pytest.mark.requires("FPGMPruner")
 @pytest.mark.parametrize("dist", [1, 2], ids=["l1", "l2"])
-def test_fpgm_distances(backend, device, dist):
-    conv = _conv_with_filters([1.0, 2.0, 4.0], device)
+def test_fpgm_distances(backend, device, dtype, dist):
+    conv = _conv_with_filters([1.0, 2.0, 4.0], device, dtype)
     pruner = backend.get("FPGMPruner")(sparsity_level=1 / 3, dist=dist)
     distance = pruner._compute_distance(conv.weight.detach()).cpu()
     elements = conv.weight[0].numel()
     scale = elements if dist == 1 else elements**0.5  # per unit of value difference between two filters
     expected = torch.tensor([1.0 + 3.0, 1.0 + 2.0, 3.0 + 2.0]) * scale
-    torch.testing.assert_close(distance, expected, msg=lambda m: f"FPGM summed distances (dist={dist}): {m}")
+    # the distances may come in float32 or in the weight's dtype: compared at the weight dtype's tolerance
+    assert_close(distance.to(dtype), expected.to(dtype), f"FPGM summed distances (dist={dist})")
 
 
 @pytest.mark.requires("FPGMPruner")
 @pytest.mark.parametrize("layers", [1, 2], ids=["one_layer", "two_layers"])
-def test_fpgm_prunes_geometric_median_not_smallest(backend, device, layers):
+def test_fpgm_prunes_geometric_median_not_smallest(backend, device, dtype, layers):
     # Filter 1 (value 2) is nearest to all others; filter 0 (value 1) has the smallest norm.
-    model = nn.Sequential(*[_conv_with_filters([1.0, 2.0, 4.0], device) for _ in range(layers)])
+    model = nn.Sequential(*[_conv_with_filters([1.0, 2.0, 4.0], device, dtype) for _ in range(layers)])
     pruner = backend.get("FPGMPruner")(sparsity_level=1 / 3)
     pruner.prepare(model, [{"tensor_fqn": f"{index}.weight"} for index in range(layers)])
     pruner.step()
@@ -136,10 +137,11 @@ def test_fpgm_prunes_geometric_median_not_smallest(backend, device, layers):
 
 
 @pytest.mark.requires("FPGMPruner")
-def test_fpgm_callable_distance(backend, device):
-    conv = _conv_with_filters([1.0, 2.0, 4.0], device)
+def test_fpgm_callable_distance(backend, device, dtype):
+    conv = _conv_with_filters([1.0, 2.0, 4.0], device, dtype)
 
     def negated_l2(x: torch.Tensor) -> torch.Tensor:
+        x = x.float()  # torch.cdist has no float16/bfloat16 CPU kernel
         return -torch.cdist(x, x, p=2)
 
     pruner = backend.get("FPGMPruner")(sparsity_level=1 / 3, dist=negated_l2)
