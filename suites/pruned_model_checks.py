@@ -121,6 +121,8 @@ def _tensor_problems(name: str, tensor: object, expected: TensorRecord) -> list[
         found.append(f"{name} is on {tensor.device}, expected {expected.device}")
     if expected.is_parameter and tensor.requires_grad != expected.requires_grad:
         found.append(f"{name} has requires_grad={tensor.requires_grad}, expected {expected.requires_grad}")
+    if tensor.is_inference():
+        found.append(f"{name} is an inference tensor (made under torch.inference_mode): autograd cannot train it")
     return found
 
 
@@ -248,6 +250,16 @@ def _loss(model: nn.Module, example_input: torch.Tensor, seed: int) -> torch.Ten
     return sum(output.float().pow(2).mean() for output in outputs)
 
 
+def _check_gradients(pruned: nn.Module) -> None:
+    """After ``backward``: every parameter that requires grad got one (it takes part in the forward's autograd)."""
+    missing = [name for name, p in pruned.named_parameters() if p.requires_grad and p.grad is None]
+    if missing:
+        raise AssertionError(
+            f"{missing} of the pruned model receive no gradient: the forward does not use them in autograd "
+            "(a stale copy of the weight? an inference tensor?)"
+        )
+
+
 def check_trains(pruned: nn.Module, example_input: torch.Tensor, seed: int = 0) -> None:
     """An SGD optimizer built on ``pruned.parameters()`` lowers the loss on a fixed batch.
 
@@ -267,8 +279,9 @@ def check_trains(pruned: nn.Module, example_input: torch.Tensor, seed: int = 0) 
             loss.backward()
         except RuntimeError as error:
             raise AssertionError(f"the pruned model cannot be trained: backward fails: {error}") from error
-        squared = sum(p.grad.float().pow(2).sum() for p in parameters if p.grad is not None)
-        assert squared > 0, "no parameter of the pruned model receives a gradient"
+        _check_gradients(pruned)
+        squared = sum(p.grad.float().pow(2).sum() for p in parameters)
+        assert squared > 0, "every gradient of the pruned model is zero: its output does not move with its weights"
         optimizer.param_groups[0]["lr"] = STEP_FRACTION * loss.item() / float(squared)
         try:
             optimizer.step()
@@ -282,9 +295,16 @@ def check_trains(pruned: nn.Module, example_input: torch.Tensor, seed: int = 0) 
     )
 
 
+def _deep_copy(pruned: nn.Module) -> nn.Module:
+    try:
+        return copy.deepcopy(pruned)
+    except Exception as error:
+        raise AssertionError(f"copy.deepcopy of the pruned model fails: {type(error).__name__}: {error}") from error
+
+
 def _scrambled_copy(pruned: nn.Module) -> nn.Module:
     """A deep copy with every floating tensor zeroed: only a working ``load_state_dict`` restores it."""
-    clone = copy.deepcopy(pruned)
+    clone = _deep_copy(pruned)
     with torch.no_grad():
         for tensor in [*clone.parameters(), *clone.buffers()]:
             if tensor.is_floating_point():
@@ -317,10 +337,7 @@ def check_state_dict_round_trip(pruned: nn.Module, example_input: torch.Tensor, 
 
 def check_deepcopy(pruned: nn.Module, example_input: torch.Tensor, expected: object) -> None:
     """``copy.deepcopy`` works, shares no storage with the original and computes ``expected``."""
-    try:
-        clone = copy.deepcopy(pruned)
-    except Exception as error:
-        raise AssertionError(f"copy.deepcopy of the pruned model fails: {type(error).__name__}: {error}") from error
+    clone = _deep_copy(pruned)
     originals = {t.untyped_storage().data_ptr() for t in [*pruned.parameters(), *pruned.buffers()] if t.numel()}
     shared = [n for n, t in clone.named_parameters() if t.numel() and t.untyped_storage().data_ptr() in originals]
     assert not shared, f"copy.deepcopy of the pruned model shares storage with the original: {shared}"

@@ -1,16 +1,21 @@
-"""Test pruners written against the backend's base class, and checks of a pruned model's health."""
+"""Test pruners written against the backend's base class, a chain pruned with one, and checks of a pruned model."""
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
 from harness.backend import Backend
 
+from .chains import Chain, build_chain_model
 from .checks import kept, mask_of
+from .pruned_model_checks import ModelRecord, flat_outputs, record_model, require_torch_kernels, snapshot_tensors
 
 
 def _row_units(module: nn.Module, rows: int) -> torch.Tensor:
@@ -131,3 +136,74 @@ def size_mismatches(model: nn.Module) -> list[str]:
 
 def parameter_count(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
+
+
+def _normalize_over_kept(norm: nn.LayerNorm, kept: torch.Tensor):
+    """Forward hook: the LayerNorm's statistics over the kept units only; pruned units stay zero."""
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> torch.Tensor:
+        index = kept.to(output.device)
+        x = inputs[0].index_select(-1, index)
+        normalized = F.layer_norm(x, (len(index),), norm.weight[index], norm.bias[index], norm.eps)
+        return torch.zeros_like(output).index_copy(-1, index, normalized)
+
+    return hook
+
+
+@dataclass
+class PrunedChain:
+    """A chain's model after prepare, step and ``prune()``, with what the checks compare it against."""
+
+    pruned: nn.Module
+    example_input: torch.Tensor
+    masked: list[torch.Tensor]  # the masked model's outputs
+    masked_kept_statistics: list[torch.Tensor] | None  # the same, a LayerNorm's statistics over kept units
+    kept: torch.Tensor | None  # output channels (LSTM: units) of ``chain.output_layer`` the masks keep
+    before: ModelRecord  # the model before prepare
+    untouched: dict[str, torch.Tensor]  # tensors of ``chain.untouched`` before prepare
+    parameters_before: int
+    width_before: int | None  # an LSTM output layer's hidden_size before prune()
+    dense: nn.Module | None  # a copy of the model before prepare, when asked for
+
+
+def prune_chain(
+    backend: Backend,
+    device: str,
+    dtype: torch.dtype,
+    chain: Chain,
+    prune_bias: bool,
+    training: bool = False,
+    dense: bool = False,
+) -> PrunedChain:
+    """Build the chain's model (in ``training`` mode), prepare, step, record the masked outputs, prune."""
+    model = build_chain_model(chain, device, dtype).train(training)
+    x = torch.randn(chain.input_shape, device=device, dtype=dtype)
+    dense_copy = copy.deepcopy(model) if dense else None
+    before, untouched = record_model(model), snapshot_tensors(model, chain.untouched)
+    parameters_before = parameter_count(model)
+    require_torch_kernels(model, x)
+    pruner = make_every_third_pruner(backend)({"prune_bias": prune_bias})
+    pruner.prepare(model, [dict(entry) for entry in chain.config])
+    pruner.step()
+    kept = kept_output_indices(model, chain.output_layer) if chain.output_layer else None
+    masked_kept_statistics = None
+    with torch.no_grad():
+        masked = flat_outputs(model(x))
+        if chain.layernorm:
+            norm = model.get_submodule(chain.layernorm)
+            handle = norm.register_forward_hook(_normalize_over_kept(norm, kept))
+            masked_kept_statistics = flat_outputs(model(x))
+            handle.remove()
+    width_before = model.get_submodule(chain.output_layer).hidden_size if chain.family == "lstm" else None
+    return PrunedChain(
+        pruned=pruner.prune(),
+        example_input=x,
+        masked=masked,
+        masked_kept_statistics=masked_kept_statistics,
+        kept=kept,
+        before=before,
+        untouched=untouched,
+        parameters_before=parameters_before,
+        width_before=width_before,
+        dense=dense_copy,
+    )
