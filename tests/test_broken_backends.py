@@ -20,6 +20,7 @@ FLOAT16 = "--dtype=float16"
 STRUCTURED_PRUNE = ("test_structured_prune.py",)
 STRUCTURED_LIFECYCLE = ("test_structured_lifecycle.py",)
 STRUCTURED_PRUNERS = ("test_structured_pruners.py",)
+PRUNED_MODEL = ("test_structured_pruned_model.py",)
 OUTPUT_DIFFERS = "differs from the masked model's"
 NOTHING_REMOVED = "nothing was physically removed"
 # a prune() bug fails most chains, and each failure report costs ~0.3 s to render: the first one is enough
@@ -31,6 +32,11 @@ ONLY_PRELU = ("-k=prelu", *FIRST_FAILURE)
 ONLY_PADDED = ("-k=padded", *FIRST_FAILURE)
 DIFFERENTIAL = ("test_differential.py",)
 BEYOND_TIES = "zeroes a higher score than it keeps"
+
+
+def _one_test(test: str) -> tuple[str, ...]:
+    """Only ``test`` (every chain of it), up to its first failure: a suite of many checks, one meant for the bug."""
+    return (f"-k={test}", *FIRST_FAILURE)
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,63 @@ BROKEN_BACKENDS: list[BrokenBackend] = [
     BrokenBackend("structured_unshrunk_keeps_mask", STRUCTURED_PRUNE, "lstm: parametrizations on", ONLY_LSTM),
     BrokenBackend("structured_bias_hook_left", STRUCTURED_PRUNE, "forward hook(s)", FIRST_FAILURE),
     BrokenBackend("structured_sizes_not_updated", STRUCTURED_PRUNE, "declared sizes disagree", FIRST_FAILURE),
+    BrokenBackend(
+        "structured_casts_to_float32",
+        PRUNED_MODEL,
+        "has dtype torch.float32, expected torch.float16",
+        (FLOAT16, *_one_test("test_pruned_parameters_keep_dtype_device_and_grad")),
+    ),
+    BrokenBackend(
+        "structured_params_frozen",
+        PRUNED_MODEL,
+        "has requires_grad=False, expected True",
+        _one_test("test_pruned_parameters_keep_dtype_device_and_grad"),
+    ),
+    BrokenBackend(
+        "structured_plain_tensor_params",
+        PRUNED_MODEL,
+        "is a plain Tensor, expected an nn.Parameter",
+        _one_test("test_pruned_parameters_keep_dtype_device_and_grad"),
+    ),
+    BrokenBackend(
+        "structured_inference_tensors", PRUNED_MODEL, "receive no gradient", _one_test("test_pruned_model_trains")
+    ),
+    BrokenBackend(
+        "structured_eval_after_prune",
+        PRUNED_MODEL,
+        "is in eval mode, was in train mode",
+        _one_test("test_prune_keeps_training_flags"),
+    ),
+    BrokenBackend(
+        "structured_views_of_dense",
+        PRUNED_MODEL,
+        "a view of a larger tensor",
+        _one_test("test_pruned_tensors_own_compact_storage"),
+    ),
+    BrokenBackend(
+        "structured_rescales_unpruned",
+        PRUNED_MODEL,
+        "modified layers outside every pruned chain",
+        _one_test("test_layers_outside_the_chain_are_untouched"),
+    ),
+    BrokenBackend(
+        "structured_unpicklable",
+        PRUNED_MODEL,
+        "does not survive torch.save",
+        _one_test("test_pruned_model_round_trips"),
+    ),
+    BrokenBackend(
+        "structured_not_deepcopyable",
+        PRUNED_MODEL,
+        "copy.deepcopy of the pruned model fails",
+        _one_test("test_pruned_model_round_trips"),
+    ),
+    BrokenBackend(
+        "structured_export_breaks",
+        PRUNED_MODEL,
+        "torch.export fails on the pruned model but exports the dense one",
+        _one_test("test_pruned_model_exports"),
+    ),
 ]
 
 CONTRACT = ("test_contract.py",)

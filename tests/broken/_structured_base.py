@@ -18,7 +18,7 @@ from reference_impl import (
     LSTMSaliencyPruner,
     SaliencyPruner,
 )
-from reference_impl.structured import pruning
+from reference_impl.structured import pruning, rewrite
 
 from ._base import *  # noqa: F403 - the four sparsifier names
 from ._base import __all__ as _sparsifier_names
@@ -42,3 +42,19 @@ def prune_with(**helpers: Any) -> Callable[..., Any]:
     """
     prune_traced = with_globals(pruning.prune_traced, **helpers)
     return with_globals(reference_impl.BaseStructuredSparsifier.prune, prune_traced=prune_traced)
+
+
+def prune_storing_with(set_param: Callable[..., Any]) -> Callable[..., Any]:
+    """A copy of the reference ``prune`` that stores every shrunk Linear/Conv2d/norm tensor through ``set_param``.
+
+    ``set_param(module, name, tensor)`` replaces ``rewrite._set_param`` in consumers, producers and
+    per-channel modules (LSTMs are rewritten elsewhere and keep the reference's behaviour).
+    """
+    select = with_globals(rewrite._select, _set_param=set_param)
+    apply_plans = with_globals(
+        rewrite.apply_plans,
+        shrink_consumer=with_globals(rewrite.shrink_consumer, _set_param=set_param),
+        shrink_producer=with_globals(rewrite.shrink_producer, _select=select),
+        shrink_channel_module=with_globals(rewrite.shrink_channel_module, _select=select),
+    )
+    return prune_with(apply_plans=apply_plans)
