@@ -27,12 +27,46 @@ SUPPORTED_MODULES: frozenset[type[nn.Module]] = frozenset({nn.Linear})
 """Module types that ``prepare(model, config=None)`` sparsifies."""
 
 
+class TensorState(dict):
+    """One tensor's entry in a sparsifier's ``state`` (``{"mask": ..., ...}``): a dict whose ``==``
+    compares tensors by value.
+
+    Two entries are equal when they have the same keys and equal values, a tensor being equal to a
+    tensor of the same shape, dtype, device and values. So ``sparsifier0.state == sparsifier1.state``
+    answers whether a loaded sparsifier holds the saved state, as torch's own tests ask it; with plain
+    dicts it would raise (the truth value of an element-wise tensor comparison is ambiguous).
+    """
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping) or self.keys() != other.keys():
+            return False
+        return all(_same_value(value, other[key]) for key, value in self.items())
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like dict
+
+
+def _same_value(left: object, right: object) -> bool:
+    if isinstance(left, torch.Tensor) or isinstance(right, torch.Tensor):
+        return (
+            isinstance(left, torch.Tensor)
+            and isinstance(right, torch.Tensor)
+            and (left.shape, left.dtype, left.device) == (right.shape, right.dtype, right.device)
+            and bool(torch.equal(left, right))
+        )
+    return bool(left == right)
+
+
 class BaseSparsifier(abc.ABC):
     """Base of all element-wise sparsifiers.
 
     ``defaults`` are per-tensor settings (``sparsity_level``, ...) that each config entry may
     override. ``groups`` holds one dict per sparsified tensor; ``state[tensor_fqn]["mask"]`` is the
-    very mask tensor the parametrization applies, so it can be inspected or saved.
+    very mask tensor the parametrization applies, so it can be inspected or saved. Element-wise masks
+    have the tensor's dtype and hold 0 and 1, as torch's do (``mask.mean()`` is the density). State
+    entries are ``TensorState`` dicts, so two sparsifiers' states compare with ``==``.
     """
 
     supported_modules: frozenset[type[nn.Module]] = SUPPORTED_MODULES
@@ -41,7 +75,7 @@ class BaseSparsifier(abc.ABC):
         if defaults is not None and not isinstance(defaults, Mapping):
             raise TypeError(f"defaults must be a dict or None, got {type(defaults).__name__}")
         self.defaults: dict[str, Any] = dict(defaults or {})
-        self.state: dict[str, dict[str, Any]] = defaultdict(dict)
+        self.state: dict[str, dict[str, Any]] = defaultdict(TensorState)
         self.groups: list[dict[str, Any]] = []
         self.enable_mask_update = True
         self.model: nn.Module | None = None
@@ -65,7 +99,7 @@ class BaseSparsifier(abc.ABC):
             self._check_tensor(group)
             self.validate_group(group)
         previous = (self.model, getattr(self, "config", None), self.groups)
-        previous_state = {fqn: dict(entry) for fqn, entry in self.state.items()}
+        previous_state = {fqn: TensorState(entry) for fqn, entry in self.state.items()}
         snapshots = {id(group["module"]): (group["module"], self._snapshot(group["module"])) for group in groups}
         self.model, self.config, self.groups = model, config, groups
         try:
@@ -113,13 +147,17 @@ class BaseSparsifier(abc.ABC):
         """
 
     def _prepare(self) -> None:
-        """Register a mask parametrization on each group's tensor, initialised to keep everything."""
+        """Register a mask parametrization on each group's tensor, initialised to keep everything.
+
+        The initial mask is ones of the tensor's shape, dtype and device (a config's ``mask`` is used
+        as given), as torch's ``ones_like(weight)``.
+        """
         for group in self.groups:
             module, tensor_name = group["module"], group["tensor_name"]
             tensor = getattr(module, tensor_name)
             mask = group.get("mask")
             if mask is None:
-                mask = torch.ones(tensor.shape, dtype=torch.bool, device=tensor.device)
+                mask = _ones_mask(tensor)
             parametrization = group.get("parametrization", FakeSparsity)
             parametrize.register_parametrization(module, tensor_name, parametrization(mask))
             self.state[group["tensor_fqn"]]["mask"] = _attached_mask(module, tensor_name)
@@ -158,6 +196,9 @@ class BaseSparsifier(abc.ABC):
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
         """Restore masks and groups into the model given to ``prepare``; ``state_dict`` is not mutated.
 
+        Each saved mask is copied into the tensor's mask buffer (never shared with ``state_dict``),
+        values and dtype as saved (``_restore_mask``), so ``self.state`` then equals the saved state.
+
         The whole state is checked against the prepared model first: saved groups naming tensors the
         model lacks (with ``strict=True``; ``strict=False`` skips them), saved masks of another shape
         and settings this sparsifier rejects are errors naming every offending ``tensor_fqn``, raised
@@ -168,11 +209,11 @@ class BaseSparsifier(abc.ABC):
         saved_state, saved_groups = check_saved_state(state_dict)
         groups = self._locate_saved_groups(saved_groups, strict)
         self._check_saved_masks(groups, saved_state)
-        state: dict[str, dict[str, Any]] = defaultdict(dict)
+        state: dict[str, dict[str, Any]] = defaultdict(TensorState)
         for group in groups:
             entry = dict(saved_state.get(group["tensor_fqn"], {}))
             mask = self._restore_mask(group, entry.pop("mask", None))
-            state[group["tensor_fqn"]] = {"mask": mask, **copy.deepcopy(entry)}
+            state[group["tensor_fqn"]] = TensorState({"mask": mask, **copy.deepcopy(entry)})
         self.groups, self.state = groups, state
 
     def _locate_saved_groups(self, saved_groups: Sequence[Mapping[str, Any]], strict: bool) -> list[dict[str, Any]]:
@@ -219,12 +260,16 @@ class BaseSparsifier(abc.ABC):
             )
 
     def _restore_mask(self, group: Mapping[str, Any], saved_mask: torch.Tensor | None) -> torch.Tensor:
-        """Copy ``saved_mask`` into the tensor's mask parametrization, attaching one if needed."""
+        """Copy ``saved_mask`` into the tensor's mask parametrization, attaching one if needed.
+
+        The mask buffer stays the same tensor object (references to it stay valid) on its own device
+        and takes the saved values. A bool mask (a structured pruner's row mask) stays bool, keeping
+        what is non-zero; any other takes the saved dtype too, as torch keeps the saved tensor itself.
+        """
         module, tensor_name = group["module"], group["tensor_name"]
         tensor = getattr(module, tensor_name)
         if _find_mask_parametrization(module, tensor_name) is None:
-            ones = torch.ones(tensor.shape, dtype=torch.bool, device=tensor.device)
-            parametrize.register_parametrization(module, tensor_name, FakeSparsity(ones))
+            parametrize.register_parametrization(module, tensor_name, FakeSparsity(_ones_mask(tensor)))
         mask = _attached_mask(module, tensor_name)
         if saved_mask is not None:
             if tuple(saved_mask.shape) != tuple(mask.shape):
@@ -232,7 +277,12 @@ class BaseSparsifier(abc.ABC):
                     f"saved mask for {group['tensor_fqn']!r} has shape {tuple(saved_mask.shape)}, "
                     f"but that tensor has shape {tuple(mask.shape)}: is the state from another model?"
                 )
-            mask.copy_(saved_mask.to(mask.device) != 0 if mask.dtype == torch.bool else saved_mask)
+            if mask.dtype == torch.bool:
+                mask.copy_(saved_mask != 0)
+            elif mask.dtype == saved_mask.dtype:
+                mask.copy_(saved_mask)
+            else:
+                mask.data = saved_mask.to(device=mask.device, copy=True)
         return mask
 
     # -- finishing ---------------------------------------------------------------------------
@@ -315,6 +365,11 @@ def _on_meta(module: nn.Module, tensor_name: str) -> bool:
     if parametrize.is_parametrized(module, tensor_name):
         return any(t.is_meta for t in module.parametrizations[tensor_name].parameters(recurse=False))
     return getattr(module, tensor_name).is_meta
+
+
+def _ones_mask(tensor: torch.Tensor) -> torch.Tensor:
+    """A keep-everything element-wise mask for ``tensor``: ones of its shape, dtype and device."""
+    return torch.ones(tensor.shape, dtype=tensor.dtype, device=tensor.device)
 
 
 def _attached_mask(module: nn.Module, tensor_name: str) -> torch.Tensor:

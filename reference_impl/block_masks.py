@@ -165,10 +165,13 @@ def weight_norm_mask(
     block_shape: tuple[int, int],
     zeros_per_block: int,
 ) -> None:
-    """Write the keep-mask of the rule in this module's docstring into the 2-D bool ``mask``, in place.
+    """Write the keep-mask of the rule in this module's docstring into the contiguous 2-D ``mask``, in place.
 
-    ``scores(rows)`` gives the element scores of those rows; every chunk's scores are read before
-    that chunk of ``mask`` is written, so they may be computed from the mask being replaced.
+    ``mask`` may have any dtype: it receives 1 (kept) and 0 (zeroed), or True and False. Each row
+    chunk's verdict is computed as bool and written into its rows of ``mask`` (directly when ``mask``
+    is bool), so no weight-sized temporary is made whatever the dtype. ``scores(rows)`` gives the
+    element scores of those rows; every chunk's scores are read before that chunk of ``mask`` is
+    written, so they may be computed from the mask being replaced.
     """
     rows, cols = mask.shape
     block_size = block_shape[0] * block_shape[1]
@@ -185,13 +188,17 @@ def weight_norm_mask(
     for chunk_rows in chunks:
         chunk_scores = scores(chunk_rows)
         chosen_blocks = chosen(chunk_rows, chunk_scores)
+        target = mask[chunk_rows]
+        keep = target if target.dtype == torch.bool else torch.empty(target.shape, dtype=torch.bool, device=mask.device)
         if zeros_per_block >= block_size:  # whole blocks go: tile the blocks' verdict
-            tile_blocks(mask[chunk_rows], torch.logical_not(chosen_blocks), block_shape)
-            continue
-        zero = lowest_in_blocks(chunk_scores, block_shape, zeros_per_block)
-        if chosen_blocks is not None:
-            zero &= expand_blocks(chosen_blocks, block_shape, chunk_scores.shape)
-        torch.logical_not(zero, out=mask[chunk_rows])
+            tile_blocks(keep, torch.logical_not(chosen_blocks), block_shape)
+        else:
+            zero = lowest_in_blocks(chunk_scores, block_shape, zeros_per_block)
+            if chosen_blocks is not None:
+                zero &= expand_blocks(chosen_blocks, block_shape, chunk_scores.shape)
+            torch.logical_not(zero, out=keep)
+        if keep is not target:
+            target.copy_(keep)
 
 
 def _choose_blocks(

@@ -1,9 +1,10 @@
 """Mask parametrizations: the element-wise ``FakeSparsity`` and the row-wise ``FakeStructuredSparsity``.
 
-Masks are stored as ``bool`` tensors and applied with ``torch.where`` rather than a multiply, for
-two reasons torch's float masks get wrong: the parametrized weight keeps the layer's dtype (a float32
-mask times an fp16 weight promotes it and breaks the layer's forward), and a masked-out ``inf`` or
-``nan`` weight becomes an exact zero instead of ``nan`` (``0 * inf``).
+As in ``torch.ao.pruning``, element-wise masks are tensors of the weight's own dtype holding 0 and 1
+(so ``mask.mean()`` is the density), and row masks are ``bool``. Either kind is applied with
+``torch.where(mask != 0, ...)`` rather than torch's multiply: a masked-out ``inf`` or ``nan`` weight
+becomes an exact zero instead of ``nan`` (``0 * inf``), and a mask of another dtype than the weight
+(a bool one, say) cannot promote the parametrized weight out of the layer's dtype.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+IN_PLACE_CHUNK_ELEMENTS = 1 << 20
+"""Mask elements turned into ``mask != 0`` at a time when a non-bool mask is applied in place, so
+baking a mask needs no weight-sized temporary (4 MiB of float32 mask per chunk)."""
 
 
 def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -24,6 +29,19 @@ def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | No
     if out is None:
         return torch.where(keep, weight, zero)
     return torch.where(keep, weight, zero, out=out)
+
+
+def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
+    """``_apply_mask(mask, weight, out=weight)`` for a mask of ``weight``'s shape, by row chunks when
+    the mask is not bool: each chunk's ``mask != 0`` is small, where the whole one is a quarter of a
+    float32 weight."""
+    if mask.dtype == torch.bool or weight.dim() == 0:
+        _apply_mask(mask, weight, out=weight)
+        return
+    rows_per_chunk = max(1, IN_PLACE_CHUNK_ELEMENTS // max(1, weight[0].numel()))
+    for start in range(0, weight.shape[0], rows_per_chunk):
+        rows = slice(start, start + rows_per_chunk)
+        _apply_mask(mask[rows], weight[rows], out=weight[rows])
 
 
 def bake_mask(module: nn.Module, tensor_name: str) -> None:
@@ -50,9 +68,11 @@ def bake_mask(module: nn.Module, tensor_name: str) -> None:
 class FakeSparsity(nn.Module):
     """Element-wise mask parametrization: the parametrized tensor is ``weight`` with masked entries zeroed.
 
-    The ``mask`` buffer is updated in place by sparsifiers, never replaced, so references held in a
-    sparsifier's ``state`` stay valid. Masks are owned by the sparsifier's state, which is why this
-    module contributes nothing to the model's ``state_dict``.
+    The ``mask`` has the tensor's shape and, as sparsifiers create it, its dtype, holding 1 (kept)
+    and 0 (zeroed); any non-zero value keeps the weight unchanged. The buffer is updated in place by
+    sparsifiers, never replaced, so references held in a sparsifier's ``state`` stay valid. Masks are
+    owned by the sparsifier's state, which is why this module contributes nothing to the model's
+    ``state_dict``.
     """
 
     def __init__(self, mask: torch.Tensor) -> None:
@@ -66,7 +86,7 @@ class FakeSparsity(nn.Module):
     def mask_in_place(self, weight: torch.Tensor) -> None:
         """Zero the masked entries of ``weight`` itself (what ``forward`` returns, without a copy)."""
         self._check_fits(weight)
-        _apply_mask(self.mask, weight, out=weight)
+        _apply_mask_in_place(self.mask, weight)
 
     def _check_fits(self, weight: torch.Tensor) -> None:
         if self.mask.shape != weight.shape:

@@ -12,20 +12,26 @@ from torch import nn
 from .base_sparsifier import BaseSparsifier, _attached_mask
 
 
-def check_nearliness(nearliness: object, shape: tuple[int, ...] | None = None) -> int:
-    """An odd int (or <= 0, meaning an all-zero mask) whose half-width fits inside ``shape``."""
+def check_nearliness_type(nearliness: object) -> int:
+    """``nearliness`` must be an int (bools excluded); its value is checked by ``check_nearliness``."""
     if isinstance(nearliness, bool) or not isinstance(nearliness, numbers.Integral):
         raise TypeError(f"nearliness must be an odd int, got {nearliness!r}")
+    return int(nearliness)
+
+
+def check_nearliness(nearliness: object, shape: tuple[int, ...]) -> int:
+    """An odd int (or <= 0, meaning an all-zero mask) whose half-width fits inside ``shape``."""
+    nearliness = check_nearliness_type(nearliness)
     if nearliness <= 0:
-        return int(nearliness)
+        return nearliness
     if nearliness % 2 == 0:
-        raise ValueError(f"nearliness must be odd (1, 3, 5, ...), got {nearliness}")
-    if shape is not None and nearliness // 2 >= min(shape):
+        raise ValueError(f"nearliness must be odd (1, 3, 5, ...) or <= 0, got {nearliness}")
+    if nearliness // 2 >= min(shape):
         raise ValueError(
             f"nearliness={nearliness} reaches {nearliness // 2} diagonals from the main one, "
             f"which does not fit a tensor of shape {tuple(shape)}"
         )
-    return int(nearliness)
+    return nearliness
 
 
 BAND_CHUNK_ROWS = 256
@@ -40,13 +46,15 @@ def band_mask(shape: tuple[int, int], nearliness: int, device: torch.device) -> 
 
 
 def write_band(mask: torch.Tensor, nearliness: int) -> None:
-    """Overwrite the 2-D bool ``mask`` in place with ``band_mask(mask.shape, nearliness)``.
+    """Overwrite the 2-D ``mask`` (any dtype) in place with ``band_mask(mask.shape, nearliness)``: 1 or
+    True on the band, 0 or False elsewhere.
 
     One fill clears it; then each chunk of rows compares ``|row - col|`` only over the columns its
-    band can reach, so the work is proportional to the band, not to the whole matrix, and no
-    matrix-sized temporary is made (torch fills the band row by row from Python instead).
+    band can reach, writing the result straight into the mask, so the work is proportional to the
+    band, not to the whole matrix, and no matrix-sized temporary is made (torch fills the band row
+    by row from Python instead).
     """
-    mask.fill_(False)
+    mask.fill_(0)
     if nearliness <= 0:
         return
     half = nearliness // 2
@@ -65,24 +73,25 @@ class NearlyDiagonalSparsifier(BaseSparsifier):
     The mask depends only on the shape, never on the values (NaN and inf weights included), so it
     is the same at every step. ``nearliness`` is an int: odd and positive, with ``nearliness // 2``
     smaller than both sides of the weight, or ``<= 0`` for an all-zero mask (as torch does).
+
+    As in torch, the value of ``nearliness`` is checked where it is used: an even or too wide one is
+    accepted by the constructor and ``prepare`` and makes ``step`` raise ``ValueError``, leaving that
+    tensor's mask as it was. A ``nearliness`` that is not an int (a ``TypeError``) and a tensor that
+    is not 2-D (a ``ValueError``) are rejected up front.
     """
 
     def __init__(self, nearliness: int = 1) -> None:
-        check_nearliness(nearliness)
+        check_nearliness_type(nearliness)
         super().__init__(defaults={"nearliness": nearliness})
 
     def validate_group(self, group: Mapping[str, Any]) -> None:
         shape = tuple(getattr(group["module"], group["tensor_name"]).shape)
         if len(shape) != 2:
             raise ValueError(f"NearlyDiagonalSparsifier needs a 2-D tensor; {group['tensor_fqn']!r} has shape {shape}")
-        check_nearliness(group["nearliness"], shape)
+        check_nearliness_type(group["nearliness"])
 
     def update_mask(  # type: ignore[override]
         self, module: nn.Module, tensor_name: str, nearliness: int, **kwargs: Any
     ) -> None:
         mask = _attached_mask(module, tensor_name)
-        nearliness = check_nearliness(nearliness, tuple(mask.shape))
-        if mask.dtype == torch.bool:
-            write_band(mask, nearliness)  # in place: no new matrix-sized tensor
-        else:
-            mask.copy_(band_mask(tuple(mask.shape), nearliness, mask.device))
+        write_band(mask, check_nearliness(nearliness, tuple(mask.shape)))  # in place: no matrix-sized temporary

@@ -127,12 +127,12 @@ class WeightNormSparsifier(BaseSparsifier):
         zeros_per_block = check_zeros_per_block(zeros_per_block, block_shape)
         level = check_sparsity_level(sparsity_level, warn=False)  # prepare already warned
         mask = _attached_mask(module, tensor_name)
-        # Written in place, chunk by chunk; a bool contiguous mask (the usual one) needs no copy.
-        in_place = mask.dtype == torch.bool and mask.is_contiguous()
-        target = mask if in_place else torch.empty(mask.shape, dtype=torch.bool, device=mask.device)
+        # Written in place, chunk by chunk, in the mask's own dtype; only a non-contiguous mask (one a
+        # config supplied) goes through a contiguous copy.
+        target = mask if mask.is_contiguous() else torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
         scores = _score_rows(module, tensor_name, self.norm_fn)
         weight_norm_mask(_as_2d(target), scores, level, block_shape, zeros_per_block)
-        if not in_place:
+        if target is not mask:
             mask.copy_(target)
 
 

@@ -222,7 +222,7 @@ def test_squash_masks_the_original_parameter_in_place():
     sparsifier.prepare(model, None)
     sparsifier.step()
     mask = sparsifier.state["0.weight"]["mask"].clone()
-    expected = torch.where(mask, parameter.detach(), 0.0)
+    expected = torch.where(mask != 0, parameter.detach(), 0.0)
     peak = peak_memory_bytes(sparsifier.squash_mask, "cpu")
     assert model[0].weight is parameter, "squash_mask must hand back the Parameter the model had before prepare"
     assert torch.equal(model[0].weight.detach(), expected)

@@ -6,11 +6,14 @@ tensors, duplicates, garbage), layer shapes (1..17 x 1..17) and dtypes. A small 
 below (``*_problems``) says which of those are bad and which values an error must name. The
 property, per sparsifier:
 
-* no problem: ``prepare`` and ``step`` succeed; masks have the contract's shape and are bool; the
-  zero count is within rounding of the requested level; the masked forward runs in the layer's
-  dtype (structured: ``prune()`` too, computing what the masked model did);
+* no problem: ``prepare`` and ``step`` succeed; masks have the contract's shape and dtype (the
+  weight's for element-wise masks, holding 0 and 1; bool for row masks); the zero count is within
+  rounding of the requested level; the masked forward runs in the layer's dtype (structured:
+  ``prune()`` too, computing what the masked model did);
 * a problem: a ``ValueError`` or ``TypeError`` whose message names one of the bad values, and the
-  model carries no parametrization, bias hook or moved bias afterwards.
+  model carries no parametrization, bias hook or moved bias afterwards. A problem torch only finds
+  at ``step`` (a NearlyDiagonal ``nearliness`` that is even or too wide) must raise there instead,
+  after a successful ``prepare``.
 
 Anything else (another exception, a silent acceptance, a half-prepared model) fails.
 
@@ -201,11 +204,14 @@ def norm_problems(norm: object) -> list[Problem]:
     return [] if norm is None or callable(norm) or (is_int(norm) and norm in (1, 2)) else [("norm", repr(norm))]
 
 
-def nearliness_problems(nearliness: object, shape: tuple[int, ...] | None = None) -> list[Problem]:
-    """An int; if positive, odd and with its half-width inside ``shape``."""
-    bad = not is_int(nearliness) or (
-        nearliness > 0 and (nearliness % 2 == 0 or (shape is not None and nearliness // 2 >= min(shape)))
-    )
+def nearliness_problems(nearliness: object) -> list[Problem]:
+    """An int (checked at construction and prepare)."""
+    return [] if is_int(nearliness) else [("nearliness", repr(nearliness))]
+
+
+def nearliness_value_problems(nearliness: object, shape: tuple[int, ...]) -> list[Problem]:
+    """An int that, if positive, is odd and has its half-width inside ``shape`` (checked at step, as torch does)."""
+    bad = is_int(nearliness) and nearliness > 0 and (nearliness % 2 == 0 or nearliness // 2 >= min(shape))
     return [("nearliness", repr(nearliness))] if bad else []
 
 
@@ -251,7 +257,11 @@ def weight_norm_group_problems(group: dict[str, Any], tensor: torch.Tensor, fqn:
 def nearly_diagonal_group_problems(group: dict[str, Any], tensor: torch.Tensor, fqn: str) -> list[Problem]:
     if tensor.dim() != 2:
         return [("", repr(fqn))]
-    return nearliness_problems(group["nearliness"], tuple(tensor.shape))
+    return nearliness_problems(group["nearliness"])
+
+
+def nearly_diagonal_step_problems(group: dict[str, Any], tensor: torch.Tensor, fqn: str) -> list[Problem]:
+    return nearliness_value_problems(group["nearliness"], tuple(tensor.shape))
 
 
 def structured_group_problems(unit_interval: bool) -> GroupProblems:
@@ -301,7 +311,7 @@ def check_masked_forward(spec: ModelSpec, model: nn.Module) -> torch.Tensor:
     for module in (model[0], model[2]):
         if hasattr(module, "parametrizations"):
             plist = module.parametrizations.weight
-            keep = plist[0].mask.reshape(plist.original.shape[0], -1)
+            keep = (plist[0].mask != 0).reshape(plist.original.shape[0], -1)
             expected = torch.where(keep, plist.original, torch.zeros((), dtype=spec.dtype))
             assert torch.equal(module.weight, expected), "the masked weight is not where(mask, weight, 0)"
     output = model(spec.example_input())
@@ -313,7 +323,7 @@ def block_zero_counts(mask: torch.Tensor, block: tuple[int, int]) -> list[tuple[
     """(zeros, elements) of every block of a 2-D mask tiled from the top left (edge blocks partial)."""
     rows, cols = mask.shape
     return [
-        (int((~mask[r : r + block[0], c : c + block[1]]).sum()), mask[r : r + block[0], c : c + block[1]].numel())
+        (int((mask[r : r + block[0], c : c + block[1]] == 0).sum()), mask[r : r + block[0], c : c + block[1]].numel())
         for r in range(0, rows, block[0])
         for c in range(0, cols, block[1])
     ]
@@ -348,18 +358,30 @@ def prepared(
     constructor_problems: list[Problem],
     group_problems: GroupProblems,
     config: object,
+    step_problems: GroupProblems | None = None,
 ) -> tuple[ref.BaseSparsifier, nn.Module] | None:
-    """Construct, prepare and step one example; None when it was (rightly) rejected on the way."""
+    """Construct, prepare and step one example; None when it was (rightly) rejected on the way.
+
+    ``group_problems`` must be rejected by ``prepare`` (leaving nothing behind), ``step_problems``
+    (of a config ``prepare`` accepted) by ``step``.
+    """
     model = spec.build()
     with outcome(name, constructor_problems, None):
         sparsifier = make()
     if constructor_problems:
         return None
     problems = config_problems(config, model, sparsifier.defaults, group_problems)
+    late = config_problems(config, model, sparsifier.defaults, step_problems) if step_problems else []
     with outcome(name, problems, model):
         sparsifier.prepare(model, config)
-        sparsifier.step()
-    return None if problems else (sparsifier, model)
+        if not problems and step_problems is None:
+            sparsifier.step()
+    if problems:
+        return None
+    if step_problems is not None:
+        with outcome(name, late, None):
+            sparsifier.step()
+    return None if late else (sparsifier, model)
 
 
 def group_masks(sparsifier: ref.BaseSparsifier) -> list[tuple[dict[str, Any], torch.Tensor]]:
@@ -379,7 +401,8 @@ def _weight_norm_inputs(spec, level, block, zeros, norm, config):
     sparsifier, model = result
     for group, mask in group_masks(sparsifier):
         weight = group["module"].parametrizations.weight.original
-        assert mask.dtype == torch.bool and mask.shape == weight.shape, f"mask {mask.dtype} {tuple(mask.shape)}"
+        assert mask.dtype == weight.dtype and mask.shape == weight.shape, f"mask {mask.dtype} {tuple(mask.shape)}"
+        assert bool(((mask == 0) | (mask == 1)).all()), f"mask values other than 0 and 1: {mask}"
         check_weight_norm_mask(mask, group)
     if spec.dtype.is_floating_point:
         check_masked_forward(spec, model)
@@ -396,7 +419,9 @@ def block_size(block: object) -> object:
 def _nearly_diagonal_inputs(spec, nearliness, config):
     make = functools.partial(ref.NearlyDiagonalSparsifier, nearliness)
     problems = nearliness_problems(nearliness)
-    result = prepared("nearly_diagonal", spec, make, problems, nearly_diagonal_group_problems, config)
+    result = prepared(
+        "nearly_diagonal", spec, make, problems, nearly_diagonal_group_problems, config, nearly_diagonal_step_problems
+    )
     if result is None:
         return
     sparsifier, model = result
@@ -404,7 +429,10 @@ def _nearly_diagonal_inputs(spec, nearliness, config):
         rows, cols = mask.shape
         distance = (torch.arange(rows)[:, None] - torch.arange(cols)[None, :]).abs()
         band = distance <= group["nearliness"] // 2 if group["nearliness"] > 0 else torch.zeros(rows, cols, dtype=bool)
-        assert mask.dtype == torch.bool and torch.equal(mask, band), f"nearliness {group['nearliness']}: {mask}"
+        weight = group["module"].parametrizations.weight.original
+        assert mask.dtype == weight.dtype and torch.equal(mask, band.to(mask.dtype)), (
+            f"nearliness {group['nearliness']}: {mask}"
+        )
     if spec.dtype.is_floating_point:
         check_masked_forward(spec, model)
     COUNTS["nearly_diagonal", "valid"] += 1

@@ -82,14 +82,24 @@ def test_level_outside_unit_interval_is_clamped_with_warning():
         ref.WeightNormSparsifier(sparsity_level=1.5)
 
 
-@pytest.mark.parametrize(("nearliness", "error"), [(2, ValueError), (1.0, TypeError), (17, ValueError)])
-def test_nearly_diagonal_errors_at_prepare(nearliness, error):
+def test_nearly_diagonal_type_error_at_prepare():
     model = nn.Sequential(nn.Linear(8, 8))
-    with pytest.raises(error, match=str(nearliness)):
-        ref.NearlyDiagonalSparsifier(nearliness=1).prepare(
-            model, [{"tensor_fqn": "0.weight", "nearliness": nearliness}]
-        )
+    with pytest.raises(TypeError, match=r"1\.0"):
+        ref.NearlyDiagonalSparsifier(nearliness=1).prepare(model, [{"tensor_fqn": "0.weight", "nearliness": 1.0}])
     assert _parametrized(model) == []
+
+
+@pytest.mark.parametrize("nearliness", [2, 17])
+def test_nearly_diagonal_value_errors_at_step(nearliness):
+    """As torch: an even or too wide nearliness passes the constructor and prepare, and step raises
+    ValueError naming it; the mask is left as it was."""
+    model = nn.Sequential(nn.Linear(8, 8))
+    sparsifier = ref.NearlyDiagonalSparsifier(nearliness=nearliness)
+    sparsifier.prepare(model, [{"tensor_fqn": "0.weight", "nearliness": nearliness}])
+    before = sparsifier.state["0.weight"]["mask"].clone()
+    with pytest.raises(ValueError, match=str(nearliness)):
+        sparsifier.step()
+    assert torch.equal(sparsifier.state["0.weight"]["mask"], before)
 
 
 def test_load_state_dict_from_another_model_names_shapes():
@@ -134,4 +144,4 @@ def test_weight_norm_masks_keep_identity_across_steps():
     mask = sparsifier.state["0.weight"]["mask"]
     sparsifier.step()
     assert mask is model[0].parametrizations.weight[0].mask, "step replaced the mask object instead of updating it"
-    assert mask.dtype == torch.bool and int((~mask).sum()) == 32
+    assert mask.dtype == model[0].weight.dtype and int((mask == 0).sum()) == 32

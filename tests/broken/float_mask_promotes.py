@@ -22,7 +22,7 @@ class BaseSparsifier(reference_impl.BaseSparsifier):
         for group in self.groups:
             module, tensor_name = group["module"], group["tensor_name"]
             tensor = getattr(module, tensor_name)
-            mask = torch.ones(tensor.shape, device=tensor.device)  # BUG: default float32, not bool or tensor.dtype
+            mask = torch.ones(tensor.shape, device=tensor.device)  # BUG: default float32, not tensor.dtype
             # unsafe=True silences torch's "may not change the dtype" error instead of fixing the mask
             parametrize.register_parametrization(module, tensor_name, _MultiplyingSparsity(mask), unsafe=True)
             self.state[group["tensor_fqn"]]["mask"] = module.parametrizations[tensor_name][0].mask

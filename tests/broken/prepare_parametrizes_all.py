@@ -22,5 +22,5 @@ class BaseSparsifier(reference_impl.BaseSparsifier):
         configured = {group["module_fqn"] for group in self.groups}
         for fqn, module in model.named_modules():  # BUG: walks the whole model, not the config
             if type(module) in self.supported_modules and fqn not in configured:
-                mask = torch.ones(module.weight.shape, dtype=torch.bool, device=module.weight.device)
+                mask = torch.ones_like(module.weight)
                 parametrize.register_parametrization(module, "weight", reference_impl.FakeSparsity(mask))

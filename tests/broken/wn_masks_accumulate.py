@@ -17,6 +17,6 @@ class WeightNormSparsifier(reference_impl.WeightNormSparsifier):
     def update_mask(self, module: nn.Module, tensor_name: str, **group: Any) -> None:
         mask = module.parametrizations[tensor_name][0].mask
         previous = mask.clone()
-        mask.fill_(True)  # rank the unmasked weight afresh ...
+        mask.fill_(1)  # rank the unmasked weight afresh ...
         super().update_mask(module, tensor_name, **group)
-        mask &= previous  # BUG: ... then keep every earlier zero on top of the new ones
+        mask.mul_(previous)  # BUG: ... then keep every earlier zero on top of the new ones (0/1 masks: AND)
