@@ -40,12 +40,13 @@ Masks, per sparsifier and feature:
 
 ``update_mask`` of a subclass finds its mask with ``mask_buffer(module, tensor_name)``; code written
 for ``torch.ao.pruning`` reads ``module.parametrizations[name][0].mask`` instead, which does not
-exist here, and ``parametrize.is_parametrized`` is False. That storage difference is the one contract
+exist here, and ``parametrize.is_parametrized`` is False. That storage difference is the contract
 difference of this backend; ``mask_access`` (``PruneBufferAccess``) tells the suites where the masks
-live, so they check what the masks are, and every sparsifier suite passes in float32, float16 and
-bfloat16 with no expected failure. (Code outside prunebench that reads masks through
-parametrizations still needs porting, as does a ``state_dict`` consumer: the model holds
-``weight_orig`` and ``weight_mask``, not ``parametrizations.weight.original``.)
+live, so they check what the masks are. What the storage does to the model around the masks is
+declared in ``nn_utils_prune.xfails``: the model's ``state_dict`` holds ``weight_orig`` and the
+``weight_mask`` buffer (not ``parametrizations.weight.original``, and the mask is saved with the
+model), and a prepared model that has run a forward with autograd on cannot be ``copy.deepcopy``-ed
+(below). Code outside prunebench that reads masks through parametrizations still needs porting.
 
 ``convert(inplace=False)`` deep-copies the model, which ``copy.deepcopy`` refuses once the hook has
 run with autograd on: the attribute it sets is a non-leaf tensor (pytorch#37322, still the case in
@@ -60,6 +61,7 @@ import copy
 import numbers
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -69,6 +71,7 @@ from torch.nn.utils import prune
 
 name = "nn-utils-prune"
 version = torch.__version__
+xfails = Path(__file__).with_name("nn_utils_prune.xfails")
 """What the suites find wrong, as data: test-id prefixes, each with its classified reason."""
 
 FakeSparsity = prune.CustomFromMask

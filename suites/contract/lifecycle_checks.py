@@ -19,7 +19,7 @@ from torch import nn
 from harness.errors import UnsupportedError
 from harness.subjects import PRUNER, Subject
 
-from ..checks import assert_masks_equal, is_masked, mask_of, must_raise, parametrized_modules
+from ..checks import assert_masks_equal, mask_holder, mask_of, must_raise, original_of, parametrized_modules
 from . import overrides
 from .registry import Check
 from .workbench import (
@@ -27,6 +27,7 @@ from .workbench import (
     LINEAR_LAYERS,
     batch,
     build_model,
+    calibrate,
     calibrated_step,
     changed,
     config,
@@ -40,6 +41,9 @@ LEVEL_OVERRIDE = 0.25
 
 
 def prepare_masks_configured_tensors(subject: Subject, device: str, dtype: torch.dtype) -> None:
+    """Masks on the configured weights only. A bias may follow its weight's row mask (``prune_bias``, by
+    a hook or by a parametrization that reads that mask, as the reference's LSTM biases do), but it
+    carries no mask of its own."""
     model, _ = prepared(subject, device, dtype, stepped=False)
     masked = parametrized_modules(model)
     assert masked == sorted(CONFIGURED), (
@@ -47,7 +51,7 @@ def prepare_masks_configured_tensors(subject: Subject, device: str, dtype: torch
     )
     for layer in CONFIGURED:
         module = model.get_submodule(layer)
-        assert not is_masked(module, "bias"), f"prepare masked {layer}.bias, which no config entry names"
+        assert mask_holder(module, "bias") is None, f"prepare put a mask on {layer}.bias, which no config entry names"
         assert bool(mask_of(module).ne(0).all()), f"the fresh mask of {layer}.weight already zeroes entries"
 
 
@@ -261,17 +265,22 @@ def prepare_keeps_parameter_objects(subject: Subject, device: str, dtype: torch.
     assert not lost, (
         f"prepare replaced the Parameter objects of {lost}: an optimizer built before prepare trains nothing"
     )
-    weights = {layer: model.get_submodule(layer).weight.detach().clone() for layer in CONFIGURED}
+    # the originals behind the masks: what the optimizer trains (a masked weight that a forward pre-hook
+    # derives, as torch.nn.utils.prune's, only catches up at the next forward)
+    weights = {layer: original_of(model.get_submodule(layer)).detach().clone() for layer in CONFIGURED}
     model(batch(model)).float().square().sum().backward()
     optimizer.step()
-    stale = [layer for layer, weight in weights.items() if torch.equal(model.get_submodule(layer).weight, weight)]
-    assert not stale, f"an optimizer step did not change the masked weights of {stale}"
+    stale = [layer for layer, weight in weights.items() if torch.equal(original_of(model.get_submodule(layer)), weight)]
+    assert not stale, f"an optimizer step did not change the original (unmasked) weights of {stale}"
 
 
 def step_changes_only_masks(subject: Subject, device: str, dtype: torch.dtype) -> None:
+    """``step`` writes masks and nothing else; the calibration forward before it may update what a rule
+    records from activations (Wanda's observers), so the snapshot is taken after it."""
     model, sparsifier = prepared(subject, device, dtype, stepped=False)
+    calibrate(model)
     before = values_by_name(model)
-    calibrated_step(sparsifier, model)
+    sparsifier.step()
     touched = changed(before, values_by_name(model))
     assert not touched, f"step changed {touched}; it may change masks only (every other value must be bit-identical)"
 
@@ -286,10 +295,12 @@ def squash_changes_only_masked_weights(subject: Subject, device: str, dtype: tor
 
 
 def masks_are_binary_in_weight_dtype(subject: Subject, device: str, dtype: torch.dtype) -> None:
+    """The weight's dtype is the original's: a float32 mask multiplied into a float16 weight promotes the
+    masked weight to float32, so comparing with it would let exactly that mask pass."""
     model, _ = prepared(subject, device, dtype)
     for layer in CONFIGURED:
         mask = mask_of(model.get_submodule(layer))
-        weight = model.get_submodule(layer).weight
+        weight = original_of(model.get_submodule(layer))
         expected = torch.bool if subject.kind == PRUNER else weight.dtype
         assert mask.dtype == expected, f"mask of '{layer}.weight' has dtype {mask.dtype}, expected {expected} " + (
             "(a structured pruner's row masks are bool)"
@@ -399,7 +410,7 @@ SHARED: list[Check] = [
     Check("state_dict_round_trip", state_dict_round_trip, ("state_dict", "load_state_dict")),
     Check("state_dict_loads_with_weights_only", state_dict_loads_with_weights_only, ("state_dict",)),
     Check("load_state_dict_leaves_argument_intact", load_state_dict_leaves_argument_intact, ("load_state_dict",)),
-    Check("prepare_keeps_parameter_objects", prepare_keeps_parameter_objects, ("prepare",)),
+    Check("prepare_keeps_parameter_objects", prepare_keeps_parameter_objects, ("prepare", "_prepare")),
     Check("step_changes_only_masks", step_changes_only_masks),
     Check("masks_are_binary_on_the_weights_device", masks_are_binary_in_weight_dtype),
     Check("model_state_dict_carries_no_masks", model_state_dict_carries_no_masks, ("prepare",)),

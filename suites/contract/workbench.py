@@ -79,10 +79,15 @@ def config(layers: tuple[str, ...] = CONFIGURED, **overrides: Any) -> list[dict[
     return entries
 
 
-def calibrated_step(sparsifier: Any, model: nn.Module) -> None:
-    """One forward pass (activation-aware rules such as Wanda calibrate on it), then ``step()``."""
+def calibrate(model: nn.Module) -> None:
+    """One forward pass without autograd: what activation-aware rules (Wanda) record their statistics from."""
     with torch.no_grad():
         model(batch(model))
+
+
+def calibrated_step(sparsifier: Any, model: nn.Module) -> None:
+    """``calibrate``, then ``step()``."""
+    calibrate(model)
     sparsifier.step()
 
 
