@@ -205,9 +205,9 @@ def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = 
 
 def resolve_backends(values: str) -> list[Backend]:
     """Resolve a comma-separated list; two values resolving to the same name are a usage error."""
+    if not values.strip(" ,"):
+        raise UsageError(f"--backend is empty ({values!r}): name at least one backend, e.g. --backend=reference")
     backends = [resolve_backend(value) for value in values.split(",") if value.strip()]
-    if not backends:
-        raise UsageError(f"--backend needs at least one backend, got {values!r}")
     names = [backend.name for backend in backends]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

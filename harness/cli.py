@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .atomic import write_text_atomic
 from .errors import UsageError
@@ -91,11 +93,12 @@ def _pytest(arguments: list[str]) -> int:
 
 
 def _matrix_options(args: argparse.Namespace) -> list[str]:
-    options = [f"--backend={args.backend}"]
+    options = [f"--backend={args.backend}"] if getattr(args, "backend", None) is not None else []
     options += [f"--device={args.device}"] if args.device else []
     options += [f"--dtype={args.dtype}"] if args.dtype else []
     options += [f"--xfails={path}" for path in args.xfails]
-    return options
+    options += [f"-k={args.keyword}"] if args.keyword else []
+    return options + list(args.pytest_args)
 
 
 def _run_conformance(args: argparse.Namespace, report: Path) -> int:
@@ -150,11 +153,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, str(Path.cwd()))  # as `python -m pytest` does: MODULE may be a file of the user's project
     backend = check_backend(args.spec, args.kwargs, args.like)  # usage errors now, before pytest starts
-    report = Path(args.report) if args.report else None
+    report = _report_directory(args.report) if args.report else None
+    _check_matrix(args)
     options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *backend.options]
-    options += [f"--device={args.device}"] if args.device else []
-    options += [f"--dtype={args.dtype}"] if args.dtype else []
-    options += [f"--xfails={path}" for path in args.xfails]
+    options += _matrix_options(args)
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         options += [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
@@ -167,9 +169,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return USAGE_EXIT if status == 4 else 1
 
 
+def _check_matrix(args: argparse.Namespace) -> None:
+    """Devices and dtypes are checked before pytest starts: a usage error leaves nothing behind."""
+    from .matrix import parse_devices, parse_dtypes
+
+    if args.device is not None:
+        parse_devices(args.device)
+    if args.dtype is not None:
+        parse_dtypes(args.dtype)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    if not args.backend.strip(" ,"):
+        raise UsageError(f"--backend is empty ({args.backend!r}): name at least one backend, e.g. --backend=reference")
     _expand_builtins(args)
-    report = Path(args.report)
+    report = _report_directory(args.report)
+    _check_matrix(args)
     report.mkdir(parents=True, exist_ok=True)
     status = 0
     if args.suite in ("conformance", "all"):
@@ -179,8 +194,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return status
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors exiting ``USAGE_EXIT`` like every other usage error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_EXIT, f"prunebench: error: {message}\n")
+
+
+def _report_directory(value: str) -> Path:
+    """A report directory that can be written: not a file, not under a file, writable where it exists."""
+    path = Path(value)
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if existing.exists() and not existing.is_dir():
+        raise UsageError(f"--report {value!r}: {str(existing)!r} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--report {value!r}: {str(existing)!r} is not writable")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prunebench", description=__doc__)
+    parser = _Parser(prog="prunebench", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the conformance and/or performance suites against a backend")
@@ -198,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--perf-sizes", default="1024", help="Linear sides for the perf suite (default: 1024)")
     run.add_argument("--perf-rounds", type=int, default=5, help="timed rounds per perf case (default: 5)")
     run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
+    run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    run.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     run.set_defaults(handler=cmd_run)
 
     check = commands.add_parser(
@@ -216,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     check.add_argument("--report", help="also write scoreboard, failures and results to this directory")
     check.add_argument("-n", dest="workers", default="0", help="xdist workers (default: 0, in-process)")
+    check.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
+    check.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     check.set_defaults(handler=cmd_check)
 
     backends = commands.add_parser("backends", help="list installed backends and the names each lacks")

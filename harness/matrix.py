@@ -23,7 +23,9 @@ def available_devices() -> list[str]:
 def device_unavailable_reason(device: str) -> str | None:
     """Why ``device`` cannot run here, or None when it can."""
     if device == "cuda" and not torch.cuda.is_available():
-        return "cuda: no CUDA GPU is available on this machine"
+        if torch.version.cuda is None:
+            return f"cuda: torch {torch.__version__} was built without CUDA"
+        return f"cuda: torch {torch.__version__} has CUDA {torch.version.cuda}, but no CUDA GPU is visible"
     return None
 
 
@@ -32,13 +34,20 @@ def _split(value: str) -> list[str]:
 
 
 def parse_devices(value: str | None) -> list[str]:
-    """``"cpu,cuda"`` -> ``["cpu", "cuda"]``; None means every available device."""
+    """``"cpu,cuda"`` -> ``["cpu", "cuda"]``; None means every available device.
+
+    Naming a device this machine cannot run is a usage error, not a run of skips: a run asked for
+    CUDA that tested only the CPU must not look green.
+    """
     if value is None:
         return available_devices()
     devices = _split(value)
     unknown = [device for device in devices if device not in KNOWN_DEVICES]
     if unknown or not devices:
         raise UsageError(f"--device {value!r}: unknown {unknown or 'empty list'}; choose from {list(KNOWN_DEVICES)}")
+    unavailable = [reason for reason in map(device_unavailable_reason, devices) if reason]
+    if unavailable:
+        raise UsageError(f"--device {value!r} asks for a device this machine cannot run: {'; '.join(unavailable)}")
     return list(dict.fromkeys(devices))
 
 

@@ -27,7 +27,7 @@ from .environment import describe_environment
 from .errors import UnsupportedError, UsageError
 from .global_state import GlobalStateMutationError, TorchGlobalState
 from .mask_access import using_mask_access
-from .matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
+from .matrix import DTYPES, parse_devices, parse_dtypes
 from .memory import PeakMemoryProbe, memory_method
 from .report import Failure, failure_message, write_report
 from .results import Case, Results, write_results
@@ -106,7 +106,9 @@ def _selected_backends(option: Any) -> list[Backend]:
         return [check_backend(option.prunebench_check, option.prunebench_check_kwargs, option.prunebench_like)]
     if option.prunebench_check_kwargs is not None or option.prunebench_like:
         raise UsageError("--check-kwargs and --like apply to the class given with --check")
-    return resolve_backends(option.prunebench_backend or os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND)
+    if option.prunebench_backend is not None:
+        return resolve_backends(option.prunebench_backend)  # given but empty (an unset shell variable): an error
+    return resolve_backends(os.environ.get(BACKEND_ENV) or DEFAULT_BACKEND)
 
 
 def backend_free_id(test_id: str, backend: str) -> str:
@@ -274,13 +276,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     elif "backend" in metafunc.fixturenames:
         params = [pytest.param(backend, id=backend.name) for backend in state.backends]
         metafunc.parametrize("backend", params)
-    if "device" in metafunc.fixturenames:
-        params = []
-        for device in state.devices:
-            reason = device_unavailable_reason(device)
-            marks = [pytest.mark.skip(reason=reason)] if reason else []
-            params.append(pytest.param(device, id=device, marks=marks))
-        metafunc.parametrize("device", params)
+    if "device" in metafunc.fixturenames:  # every device here is available: parse_devices rejects the others
+        metafunc.parametrize("device", [pytest.param(device, id=device) for device in state.devices])
     if "dtype" in metafunc.fixturenames:
         metafunc.parametrize("dtype", [pytest.param(DTYPES[name], id=name) for name in state.dtypes])
 
@@ -385,7 +382,7 @@ def _prunebench_mask_access(request: pytest.FixtureRequest) -> Iterator[None]:
 def _memory_probe(item: pytest.Item) -> PeakMemoryProbe | None:
     """A probe for the test's device when its memory is recorded: always on CUDA, on CPU if asked."""
     device = dict(item.user_properties).get(_DEVICE_PROPERTY)
-    if device is None or device_unavailable_reason(device):
+    if device is None:
         return None
     if device == "cuda" or item.config.option.prunebench_record_memory:
         return PeakMemoryProbe(device)

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from harness.errors import UnsupportedError
-from harness.matrix import DTYPES, device_unavailable_reason, parse_devices, parse_dtypes
+from harness.matrix import DTYPES, parse_devices, parse_dtypes
 from harness.subjects import Subject, subject_of
 from harness.xfails import builtin_xfails_file, load_xfails, match_xfail
 from suites.contract.registry import Check, checks_for, contract_test_id
@@ -37,9 +37,6 @@ class BoundCheck:
 
     def __call__(self, subject: Subject) -> None:
         """Run the check, seeded from its id; ``Unsupported`` becomes a skip that says so."""
-        reason = device_unavailable_reason(self.device)
-        if reason:
-            pytest.skip(reason)
         seed = zlib.crc32(f"{subject.name}-{self.id}".encode())
         torch.manual_seed(seed)
         random.seed(seed)
@@ -68,14 +65,14 @@ class BoundCheck:
 
 def parametrize_with_checks(
     candidates: Iterable[type | Callable[[], Any]],
-    devices: str | None = "cpu,cuda",
+    devices: str | None = None,
     dtypes: str | None = "float32",
 ) -> pytest.MarkDecorator:
     """Parametrize a test ``(subject, check)`` over every generic check of every candidate.
 
     ``candidates`` are pruner classes (built with no arguments) or factories returning a configured
-    instance. ``devices`` / ``dtypes`` are comma-separated like ``--device`` / ``--dtype``; a device
-    this machine lacks gives visible skips. Use::
+    instance. ``devices`` / ``dtypes`` are comma-separated like ``--device`` / ``--dtype`` (default:
+    every device this machine has, and float32); naming a device it lacks is an error. Use::
 
         @parametrize_with_checks([MySparsifier, lambda: MySparsifier(sparsity_level=0.8)])
         def test_prunebench(subject, check):

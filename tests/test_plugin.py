@@ -78,11 +78,18 @@ def test_malformed_xfails_file_is_a_usage_error(pytester):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path; this machine has a GPU")
-def test_cuda_without_gpu_is_a_visible_skip(pytester):
-    result = run_suites(pytester, str(SUITES / "test_step.py"), "--device=cpu,cuda", "-rs")
-    outcomes = result.parseoutcomes()
-    assert result.ret == 0 and outcomes.get("passed") == 4 and outcomes.get("skipped") == 4, outcomes
-    assert "no CUDA GPU is available" in result.stdout.str()
+def test_cuda_without_gpu_is_a_usage_error_saying_why(pytester):
+    result = run_suites(pytester, str(SUITES / "test_step.py"), "--device=cpu,cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "asks for a device this machine cannot run: cuda: torch" in result.stderr.str(), result.stderr.str()
+
+
+@pytest.mark.parametrize("value", ["", " ", ","], ids=["empty", "blank", "comma"])
+def test_empty_backend_is_a_usage_error(pytester, monkeypatch, value):
+    monkeypatch.setenv("PRUNEBENCH_BACKEND", "reference")  # an empty --backend must not fall back to it
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--backend={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "--backend is empty" in result.stderr.str(), result.stderr.str()
 
 
 @pytest.mark.parametrize(
