@@ -18,6 +18,14 @@ def a_file(tmp_path):
     return path
 
 
+def _status(args: list[str]) -> int:
+    """``main``'s exit status, whether it returns it or argparse exits with it."""
+    try:
+        return main(args)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -30,14 +38,6 @@ def a_file(tmp_path):
     ],
     ids=["empty_backend", "comma_backend", "unknown_suite", "unknown_device", "unknown_dtype", "check_device"],
 )
-def _status(args: list[str]) -> int:
-    """``main``'s exit status, whether it returns it or argparse exits with it."""
-    try:
-        return main(args)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-
-
 def test_usage_errors_exit_4(tmp_path, capsys, args, message):
     report = tmp_path / "report"
     status = _status([*args, f"--report={report}"])
