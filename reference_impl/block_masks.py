@@ -52,6 +52,15 @@ _BOOL_ROW_AS_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 """Integer dtypes as wide as a row of 2, 4 or 8 bools."""
 
 
+def copy_verdict(target: torch.Tensor, keep: torch.Tensor) -> None:
+    """``target.copy_(keep)`` for a bool ``keep``: 1 / 0 (True / False) in ``target``'s dtype.
+
+    Read through a ``uint8`` view (the same bytes, 0 or 1): on CPU, torch converts uint8 to float
+    about 6x faster than bool to float.
+    """
+    target.copy_(keep.view(torch.uint8) if target.dtype != torch.bool else keep)
+
+
 def blocks_to_select(sparsity_level: float, num_blocks: int) -> int:
     """How many blocks a level selects: ``round(level * n)``, all at level >= 1, never all below it.
 
@@ -198,7 +207,7 @@ def weight_norm_mask(
                 zero &= expand_blocks(chosen_blocks, block_shape, chunk_scores.shape)
             torch.logical_not(zero, out=keep)
         if keep is not target:
-            target.copy_(keep)
+            copy_verdict(target, keep)
 
 
 def _choose_blocks(

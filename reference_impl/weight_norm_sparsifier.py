@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .base_sparsifier import BaseSparsifier, _attached_mask
-from .block_masks import ScoreRows, weight_norm_mask
+from .block_masks import ScoreRows, copy_verdict, weight_norm_mask
 from .fake_sparsity import FakeSparsity
 from .validation import resolve_function
 
@@ -151,25 +151,41 @@ def _score_rows(module: nn.Module, tensor_name: str, norm_fn: NormFn) -> ScoreRo
         return lambda rows: scores[rows]
     original = _as_2d(parametrizations.original.detach())
     mask = _as_2d(parametrizations[0].mask)
+    if _masks_nothing(mask):  # a fresh mask: the scores are the plain norms, the mask need not be read again
+        return lambda rows: norm_fn(_scoring_view(original[rows]))
 
     def masked_scores(rows: slice | torch.Tensor) -> torch.Tensor:
-        keep = mask[rows] if mask.dtype == torch.bool else mask[rows] != 0
+        keep = mask[rows].bool()  # non-zero keeps; ~4x faster than `!= 0` for a float mask on CPU
         return _zero_masked(norm_fn(_scoring_view(original[rows])), keep)
 
     return masked_scores
+
+
+def _masks_nothing(mask: torch.Tensor) -> bool:
+    """Whether ``mask`` keeps every entry, by one read and no temporary: its minimum is positive.
+
+    That is sufficient, not necessary (a negative or NaN entry also keeps its weight); a mask of 0s
+    and 1s keeps everything exactly when it holds no 0.
+    """
+    if mask.numel() == 0:
+        return True
+    return bool((mask.view(torch.uint8) if mask.dtype == torch.bool else mask).min() > 0)
 
 
 def _zero_masked(scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
     """``torch.where(keep, scores, 0)`` for fresh non-negative ``scores``, overwriting them when it can.
 
     ``where`` branches per element (several times slower than a multiply on a random mask), so: no
-    work when everything is kept (a fresh mask), a multiply when the scores are finite (``0 * inf``
-    would be NaN), ``where`` otherwise.
+    work when everything is kept (a fresh mask), a multiply by ``keep`` as 0 / 1 in the scores' dtype
+    when the scores are finite (``0 * inf`` would be NaN), ``where`` otherwise. (A multiply by the
+    bool tensor itself is ~4x slower on CPU than converting it first.)
     """
     if keep.numel() == 0 or bool(keep.view(torch.uint8).min()):
         return scores
     if torch.isfinite(scores.sum()):
-        return scores.mul_(keep)
+        factors = torch.empty(scores.shape, dtype=scores.dtype, device=scores.device)
+        copy_verdict(factors, keep)
+        return scores.mul_(factors)
     return torch.where(keep, scores, torch.zeros((), dtype=scores.dtype, device=scores.device))
 
 
