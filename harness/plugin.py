@@ -422,9 +422,34 @@ def _restore_global_state(before: TorchGlobalState | None) -> list[str]:
     return changes
 
 
-@pytest.hookimpl(wrapper=True)
+HARNESS_FAULTS = (GlobalStateMutationError,)
+TIMEOUT_MARK = "Timeout (>"
+"""How pytest-timeout's signal method words the failure it raises inside a test that ran too long."""
+
+
+def _harness_fault(call: pytest.CallInfo) -> str | None:
+    """Why a failure must never count as an expected one: a timeout, or a change to process-wide state."""
+    excinfo = call.excinfo
+    if excinfo is None:
+        return None
+    if isinstance(excinfo.value, HARNESS_FAULTS):
+        return "changed process-wide state"
+    if excinfo.typename == "Failed" and TIMEOUT_MARK in str(excinfo.value):
+        return "timed out"
+    return None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # outermost: sees the report after xfail handling
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
     report = yield
+    fault = _harness_fault(call)
+    if fault is not None and hasattr(report, "wasxfail"):
+        reason = report.wasxfail
+        del report.wasxfail
+        report.outcome = "failed"
+        report.sections.append(
+            ("prunebench", f"the test {fault}; its expected-failure entry ({reason}) does not cover that")
+        )
     properties = dict(item.user_properties)
     if report.failed and _SEED_PROPERTY in properties:
         report.sections.append(

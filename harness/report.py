@@ -65,6 +65,7 @@ def scoreboard_markdown(
     headers = ["backend", "suite", *OUTCOMES]
     lines = ["# Conformance scoreboard", "", *provenance_lines(backends or [], environment or {})]
     lines += [tabulate(scoreboard.rows(), headers=headers, tablefmt="pipe"), ""]
+    lines += [f"**Warning:** {warning}" for warning in scoreboard.warnings()] + ([""] if scoreboard.warnings() else [])
     for (backend, outcome), reasons in sorted(scoreboard.reasons.items()):
         lines.append(f"## {backend}: {outcome}")
         lines += [f"- {reason}" for reason in sorted(reasons)] + [""]

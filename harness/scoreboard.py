@@ -80,6 +80,18 @@ class Scoreboard:
     def total(self, outcome: str) -> int:
         return sum(counter[outcome] for counter in self.counts.values())
 
+    def backends_without_a_pass(self) -> list[str]:
+        """Backends that ran tests and passed none: a run of only xfails or skips checks nothing of them."""
+        backends = sorted({backend for backend, _ in self.counts})
+        return [b for b in backends if not any(c["passed"] for (name, _), c in self.counts.items() if name == b)]
+
+    def warnings(self) -> list[str]:
+        return [
+            f"backend {backend!r} passed no test: nothing of it was checked (every test failed, was an expected "
+            "failure, unsupported or skipped)"
+            for backend in self.backends_without_a_pass()
+        ]
+
     def rows(self) -> list[list[object]]:
         rows = []
         for (backend, suite), counter in sorted(self.counts.items()):
@@ -91,6 +103,7 @@ class Scoreboard:
         if not self.counts:
             return "no conformance tests ran"
         lines = [tabulate(self.rows(), headers=["backend", "suite", *OUTCOMES], tablefmt="simple")]
+        lines += [f"\nwarning: {warning}" for warning in self.warnings()]
         for (backend, outcome), reasons in sorted(self.reasons.items()):
             lines.append(f"\n{backend} {outcome}:")
             lines += [f"  - {reason}" for reason in sorted(reasons)]

@@ -56,8 +56,23 @@ def parse_xfails(
         prefix, bar, reason = (part.strip() for part in line.partition("|"))
         if not bar or not prefix or not reason:
             raise UsageError(f"{source}:{number}: expected 'TEST_ID_PREFIX | reason', got {raw!r}")
-        entries.append(ExpectedFailure(_without_directories(prefix), reason, f"{source}:{number}"))
+        entry = ExpectedFailure(_without_directories(prefix), reason, f"{source}:{number}")
+        _reject_overbroad(entry)
+        entries.append(entry)
     return entries
+
+
+SINGLE_MODULE = re.compile(r"[\w.-]+\.py::[A-Za-z_]")
+"""An entry starts with one literal module file and the start of a test name: it can match no other module."""
+
+
+def _reject_overbroad(entry: ExpectedFailure) -> None:
+    """An entry that could match several modules, or every test, would hide any failure: a usage error."""
+    if not SINGLE_MODULE.match(entry.prefix):
+        raise UsageError(
+            f"{entry.source}: expected-failure entry {entry.prefix!r} could match tests of several modules or every "
+            "test; write 'module_file.py::test_name[...' (one module, the start of a test name)"
+        )
 
 
 def _without_directories(prefix: str) -> str:

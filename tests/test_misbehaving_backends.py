@@ -88,3 +88,39 @@ def test_global_state_mutation_fails_the_test_and_is_undone(pytester, mutation, 
     assert _scoreboard_row(output, backend, "step").split()[3] != "0", output
     reference = _scoreboard_row(output, "reference", "step").split()
     assert reference[3] == "0", f"the mutation leaked into the reference's tests:\n{output}"
+
+
+def _xfails_everything_in(pytester: pytest.Pytester, test: str) -> str:
+    """A user file declaring the one step test an expected failure, whatever happens in it."""
+    path = pytester.path / "known.txt"
+    path.write_text(f"test_step.py::{test}[ | library bug: claimed broken\n")
+    return f"--xfails={path}"
+
+
+@pytest.mark.parametrize(
+    ("step_body", "extra", "symptom"),
+    [
+        ("time.sleep(3600)", ("--timeout=2",), "the test timed out"),
+        ("torch.set_grad_enabled(False)", (), "the test changed process-wide state"),
+    ],
+    ids=["timeout", "global_state"],
+)
+def test_an_expected_failure_never_covers_a_harness_fault(pytester, step_body, extra, symptom):
+    backend = _backend(pytester, "faulty", step_body)
+    xfails = _xfails_everything_in(pytester, "test_step_applies_update_mask")
+    result = pytester.runpytest_subprocess(
+        STEP_SUITE, ONE_STEP_TEST, f"--backend={backend}", xfails, *extra, "-p", "no:cacheprovider", "-p", "no:xdist"
+    )
+    output = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output
+    assert symptom in output and "does not cover that" in output, output
+    assert result.parseoutcomes().get("xfailed", 0) == 0, output
+
+
+@pytest.mark.parametrize("prefix", ["*", "test_", "test_step.py::*", "*.py::test_x[", "::test_x["])
+def test_overbroad_expected_failures_are_rejected(pytester, prefix):
+    path = pytester.path / "broad.txt"
+    path.write_text(f"{prefix} | library bug: everything\n")
+    result = run_suites(pytester, STEP_SUITE, f"--xfails={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "could match tests of several modules or every test" in result.stderr.str(), result.stderr.str()

@@ -125,3 +125,12 @@ def test_bad_includes_are_usage_errors(tmp_path, text, message):
 def test_not_applicable_is_its_own_outcome():
     assert classify("setup", "skipped", "not applicable: the reference is the oracle", False) == "not_applicable"
     assert classify("setup", "skipped", "unsupported: no WandaSparsifier", False) == "unsupported"
+
+
+def test_a_backend_that_passes_nothing_is_flagged():
+    board = Scoreboard()
+    board.record("noop", "step", "xfailed", "claimed broken")
+    board.record("noop", "prepare", "unsupported", "lacks it")
+    board.record("reference", "step", "passed")
+    assert board.backends_without_a_pass() == ["noop"]
+    assert "backend 'noop' passed no test" in board.render()
