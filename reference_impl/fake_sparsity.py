@@ -77,7 +77,7 @@ class FakeSparsity(nn.Module):
 
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
-        self.register_buffer("mask", mask)
+        self.register_buffer("mask", mask, persistent=False)  # saved by the sparsifier; strict loads need no key
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         self._check_fits(weight)
@@ -109,7 +109,7 @@ class FakeStructuredSparsity(nn.Module):
 
     def __init__(self, mask: torch.Tensor) -> None:
         super().__init__()
-        self.register_buffer("mask", mask)
+        self.register_buffer("mask", mask, persistent=False)  # saved by the sparsifier; strict loads need no key
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         self._check_fits(weight)
