@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from . import run_status
 from .atomic import write_text_atomic
 from .errors import UsageError
 from .results import ResultsError, load_results
@@ -20,6 +21,8 @@ USAGE_EXIT = 4
 """Exit status of a usage error (bad class, option or value), as pytest's own."""
 RESULTS_EXIT = 2
 """Exit status of an unreadable or invalid results file."""
+INCOMPLETE_EXIT = 3
+"""Exit status of a run that did not finish (its process died, or it stopped before its last test)."""
 
 
 def _load_all(paths: Sequence[str]) -> list:
@@ -105,7 +108,16 @@ def _run_conformance(args: argparse.Namespace, report: Path) -> int:
     options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
     options.append(f"--report-dir={report}")
     options.append(f"--results-json={report / 'conformance.json'}")
-    return _pytest(options)
+    return _finished(_pytest(options), report)
+
+
+def _finished(status: int, report: Path) -> int:
+    """pytest's status, unless the run did not finish: then never 0, whatever the process returned."""
+    recorded = run_status.read(report)
+    if recorded.complete or status not in (0, 5):
+        return status
+    print(f"prunebench: error: {recorded.describe()}; see {report}", file=sys.stderr)
+    return INCOMPLETE_EXIT
 
 
 def _run_perf(args: argparse.Namespace, report: Path) -> int:
@@ -161,6 +173,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         report.mkdir(parents=True, exist_ok=True)
         options += [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
     status = _pytest(options)
+    if report is not None:
+        status = _finished(status, report)
     if status in (0, 1):
         return status
     if status == 5:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import torch
 
+from . import run_status
 from .atomic import write_text_atomic
 from .backend import DEFAULT_BACKEND, Backend, check_backend, resolve_backends, unchecked_warning
 from .benchmark_import import case_id
@@ -65,6 +66,9 @@ class PluginState:
         self.scoreboard = Scoreboard()
         self.collected_functions: set[str] = set()
         self.library_xfails: dict[str, list[ExpectedFailure]] = {}
+        self.finished = 0
+        self.expected: int | None = None
+        """Tests that ran to their end, of those collected: set when the session finishes (controller only)."""
 
     @property
     def check_subject(self) -> Any:
@@ -477,6 +481,8 @@ class ScoreboardRecorder:
         self.extra_options = extra_options
         self.cases: list[Case] = []
         self.failures: list[Failure] = []
+        self.finished: set[str] = set()
+        """Node ids whose test ran to its end (teardown reported, or crashed): compared with the collected count."""
 
     @staticmethod
     def _test_id(report: pytest.TestReport) -> str:
@@ -519,6 +525,8 @@ class ScoreboardRecorder:
         return next((name for name in names if params.startswith((f"{name}-", f"{name}]"))), None)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown" or (report.failed and CRASH_MARK in str(report.longrepr)):
+            self.finished.add(report.nodeid)
         backend = self._backend_of(report)
         if backend is None:
             return
@@ -542,14 +550,38 @@ class ScoreboardRecorder:
         self.scoreboard.record(backend, suite_of(self._test_id(report)), outcome, reason)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Mark the report directory as holding a run in progress (the previous run's files go)."""
+    directory = session.config.option.prunebench_report_dir
+    if directory and not hasattr(session.config, "workerinput"):
+        run_status.begin(directory)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that stopped before its last test is never green, whatever stopped it (``pytest.exit(0)``)."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
+    state = _state(config)
+    state.finished, state.expected = len(recorder.finished), session.testscollected
+    if state.finished < state.expected and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
-    if not state.scoreboard.counts:
-        return
-    terminalreporter.section("prunebench scoreboard")
-    terminalreporter.write_line(state.scoreboard.render())
+    cut_short = state.expected is not None and state.finished < state.expected
+    if cut_short:
+        terminalreporter.write_line(
+            f"prunebench: the run was cut short after {state.finished} of {state.expected} tests: not a passing run",
+            red=True,
+        )
     if hasattr(config, "workerinput"):
         return
+    if state.scoreboard.counts:
+        terminalreporter.section("prunebench scoreboard")
+        terminalreporter.write_line(state.scoreboard.render())
     path = config.option.prunebench_scoreboard_json
     if path:
         write_text_atomic(path, json.dumps(state.scoreboard.as_dict(), indent=2) + "\n")
@@ -557,9 +589,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if config.option.prunebench_report_dir:
         run = recorder.results()
         directory = config.option.prunebench_report_dir
-        for written in write_report(directory, state.scoreboard, recorder.failures, run.backends, run.environment):
+        incomplete = f"cut short after {state.finished} of {state.expected} tests" if cut_short else None
+        written_files = write_report(
+            directory, state.scoreboard, recorder.failures, run.backends, run.environment, incomplete
+        )
+        for written in written_files:
             terminalreporter.write_line(f"prunebench: report written to {written}")
     results_path = config.option.prunebench_results_json
     if results_path:
         write_results(recorder.results(), results_path)
         terminalreporter.write_line(f"prunebench: conformance results written to {results_path}")
+    if config.option.prunebench_report_dir and state.expected is not None:
+        run_status.finish(config.option.prunebench_report_dir, state.finished, state.expected)

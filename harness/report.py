@@ -100,9 +100,13 @@ def write_report(
     failures: list[Failure],
     backends: list[dict[str, str]] | None = None,
     environment: dict[str, object] | None = None,
+    incomplete: str | None = None,
 ) -> list[Path]:
+    """Scoreboard (JSON, Markdown) and failures; ``incomplete`` says why the run is not a whole one."""
     target = Path(directory)
+    notice = f"**Incomplete: {incomplete}. These counts are not a passing run.**\n\n" if incomplete else ""
     document = {
+        "incomplete": incomplete,
         "backends": backends or [],
         "environment": environment or {},
         **scoreboard.as_dict(),
@@ -110,6 +114,6 @@ def write_report(
     }
     return [
         write_text_atomic(target / "scoreboard.json", json.dumps(document, indent=2) + "\n"),
-        write_text_atomic(target / "scoreboard.md", scoreboard_markdown(scoreboard, backends, environment)),
-        write_text_atomic(target / "failures.md", failures_markdown(failures)),
+        write_text_atomic(target / "scoreboard.md", notice + scoreboard_markdown(scoreboard, backends, environment)),
+        write_text_atomic(target / "failures.md", notice + failures_markdown(failures)),
     ]

@@ -3,6 +3,9 @@ the harness down: each is reported against the test it broke, and the rest of th
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -124,3 +127,37 @@ def test_overbroad_expected_failures_are_rejected(pytester, prefix):
     result = run_suites(pytester, STEP_SUITE, f"--xfails={path}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
     assert "could match tests of several modules or every test" in result.stderr.str(), result.stderr.str()
+
+
+def _prunebench_run(pytester: pytest.Pytester, backend: str, report) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "harness.cli", "run", f"--backend={backend}", "-n=0", f"--report={report}"]
+    command += ["-k", "test_step_applies_update_mask or test_disabled_mask_update"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=pytester.path)
+
+
+@pytest.mark.parametrize(
+    ("step_body", "state"),
+    [("os._exit(0)", "running"), ("pytest.exit('bye', returncode=0)", "cut short")],
+    ids=["os_exit_0", "pytest_exit_0"],
+)
+def test_a_run_that_did_not_finish_is_never_green(pytester, tmp_path, step_body, state):
+    backend = _backend(pytester, "quitting", f"import pytest; {step_body}")
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "scoreboard.md").write_text("# a previous, green run\n")
+    run = _prunebench_run(pytester, backend, report)
+    assert run.returncode != 0, f"a run that stopped in its first test exited 0\n{run.stdout}\n{run.stderr}"
+    assert json.loads((report / "run.json").read_text())["state"] == state
+    scoreboard = report / "scoreboard.md"
+    assert not scoreboard.exists() or "Incomplete: cut short" in scoreboard.read_text(), scoreboard.read_text()
+    said = run.stdout + run.stderr
+    assert "did not finish" in said or "cut short after 0 of" in said, said
+
+
+def test_pytest_exit_0_inside_a_test_fails_plain_pytest_too(pytester):
+    backend = _backend(pytester, "quitting", "import pytest; pytest.exit('bye', returncode=0)")
+    result = pytester.runpytest_subprocess(
+        STEP_SUITE, f"--backend={backend}", "-p", "no:cacheprovider", "-p", "no:xdist"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    assert "cut short after 0 of 4 tests" in result.stdout.str(), result.stdout.str()

@@ -1,0 +1,63 @@
+"""The completion marker of a conformance run: written first as "running", last as "complete".
+
+A run that dies in the middle (a backend calling ``os._exit``, a SIGKILL) leaves "running" behind; a
+run stopped early (``pytest.exit``, a crash of the session) records "cut short after N of M tests".
+Readers (``prunebench run``, people reading a report directory) treat anything but "complete" as a
+run that did not finish, so it can never look green. The previous run's report files are removed
+when a run starts, so a dead run cannot leave an old, green report looking current.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .atomic import write_text_atomic
+
+STATUS_FILE = "run.json"
+REPORT_FILES: tuple[str, ...] = ("scoreboard.json", "scoreboard.md", "failures.md", "conformance.json")
+"""What a conformance run writes into its report directory (removed when the next run starts)."""
+RUNNING, CUT_SHORT, COMPLETE = "running", "cut short", "complete"
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    state: str
+    finished: int | None = None
+    expected: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.state == COMPLETE
+
+    def describe(self) -> str:
+        if self.state == CUT_SHORT:
+            return f"the run was cut short after {self.finished} of {self.expected} tests"
+        if self.state == RUNNING:
+            return "the run did not finish (its process died before writing its report)"
+        return f"the run finished all {self.expected} tests"
+
+
+def begin(directory: str | Path) -> None:
+    """Mark the run as started, after removing the previous run's report files."""
+    target = Path(directory)
+    for name in REPORT_FILES:
+        (target / name).unlink(missing_ok=True)
+    write_text_atomic(target / STATUS_FILE, json.dumps(asdict(RunStatus(RUNNING))) + "\n")
+
+
+def finish(directory: str | Path, finished: int, expected: int) -> RunStatus:
+    """Write the final state, last of every report file."""
+    status = RunStatus(COMPLETE if finished >= expected else CUT_SHORT, finished, expected)
+    write_text_atomic(Path(directory) / STATUS_FILE, json.dumps(asdict(status)) + "\n")
+    return status
+
+
+def read(directory: str | Path) -> RunStatus:
+    """The recorded state; a missing or unreadable marker reads as a run that did not finish."""
+    try:
+        document = json.loads((Path(directory) / STATUS_FILE).read_text(encoding="utf-8"))
+        return RunStatus(str(document["state"]), document.get("finished"), document.get("expected"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return RunStatus(RUNNING)
