@@ -7,13 +7,50 @@ restores it, and fails the test that changed it with a message naming each setti
 
 The RNG is judged by ``torch.initial_seed()``: drawing random numbers is a backend's right, but
 reseeding the global generator (``torch.manual_seed``) changes the seed every later draw derives from.
+Beyond torch: the working directory, the environment and the clocks the harness times with (a
+backend that replaces ``time.perf_counter`` could report any speedup it likes). The plugin also
+takes one snapshot before any backend is imported and compares it after the imports.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass, fields
 
 import torch
+
+CLOCKS: dict[str, object] = {"perf_counter": time.perf_counter, "monotonic": time.monotonic, "time": time.time}
+"""The clock functions as they were when the harness was imported, before any backend."""
+VOLATILE_ENVIRONMENT = frozenset({"PYTEST_CURRENT_TEST"})
+"""Variables pytest itself rewrites around every test phase."""
+
+
+def _flush_denormal() -> bool:
+    """Whether denormals flush to zero (torch has a setter, no getter): 1e-40 survives a multiply or not."""
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    return bool((tiny * 1.0).item() == 0.0)
+
+
+def _environment() -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, v) for k, v in os.environ.items() if k not in VOLATILE_ENVIRONMENT))
+
+
+def _clocks() -> tuple[str, ...]:
+    """The clock functions that are not the ones the harness bound at import."""
+    return tuple(sorted(name for name, clock in CLOCKS.items() if getattr(time, name) is not clock))
+
+
+def _set_environment(items: tuple[tuple[str, str], ...]) -> None:
+    wanted = dict(items)
+    for key in [k for k in os.environ if k not in wanted and k not in VOLATILE_ENVIRONMENT]:
+        del os.environ[key]
+    os.environ.update(wanted)
+
+
+def _restore_clocks(replaced: tuple[str, ...]) -> None:
+    for name in CLOCKS:
+        setattr(time, name, CLOCKS[name])
 
 
 @dataclass(frozen=True)
@@ -28,6 +65,11 @@ class TorchGlobalState:
     deterministic_algorithms: bool
     num_threads: int
     rng_seed: int
+    flush_denormal: bool
+    float32_matmul_precision: str
+    working_directory: str
+    environment: tuple[tuple[str, str], ...]
+    replaced_clocks: tuple[str, ...]
 
     @classmethod
     def capture(cls) -> TorchGlobalState:
@@ -40,15 +82,28 @@ class TorchGlobalState:
             deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
             num_threads=torch.get_num_threads(),
             rng_seed=torch.initial_seed(),
+            flush_denormal=_flush_denormal(),
+            float32_matmul_precision=torch.get_float32_matmul_precision(),
+            working_directory=os.getcwd(),
+            environment=_environment(),
+            replaced_clocks=_clocks(),
         )
 
     def changes_since(self, before: TorchGlobalState) -> list[str]:
         """One line per setting that differs from ``before``: ``name: old -> new``."""
-        return [
-            f"{item.name}: {getattr(before, item.name)} -> {getattr(self, item.name)}"
-            for item in fields(self)
-            if getattr(before, item.name) != getattr(self, item.name)
-        ]
+        changes = []
+        for item in fields(self):
+            old, new = getattr(before, item.name), getattr(self, item.name)
+            if old == new:
+                continue
+            if item.name == "environment":
+                changed = sorted({k for k, _ in set(old) ^ set(new)})
+                changes.append(f"environment: variables {changed} set, changed or removed")
+            elif item.name == "replaced_clocks":
+                changes.append(f"clocks: time.{', time.'.join(new or old)} replaced (the harness times with them)")
+            else:
+                changes.append(f"{item.name}: {old} -> {new}")
+        return changes
 
     def restore(self) -> None:
         """Put back each changed setting, so one misbehaving test cannot poison the rest of the worker.
@@ -65,6 +120,11 @@ class TorchGlobalState:
             "deterministic_algorithms": torch.use_deterministic_algorithms,
             "num_threads": torch.set_num_threads,
             "rng_seed": torch.manual_seed,
+            "flush_denormal": torch.set_flush_denormal,
+            "float32_matmul_precision": torch.set_float32_matmul_precision,
+            "working_directory": os.chdir,
+            "environment": _set_environment,
+            "replaced_clocks": _restore_clocks,
         }
         for name, setter in setters.items():
             if getattr(now, name) != getattr(self, name):

@@ -52,8 +52,10 @@ class PluginState:
 
     def __init__(self, config: pytest.Config) -> None:
         option = config.option
+        before_import = TorchGlobalState.capture()
         try:
             self.backends: list[Backend] = _selected_backends(option)
+            _check_import_left_state(before_import, self.backends)
             self.devices = parse_devices(option.prunebench_device)
             self.dtypes = parse_dtypes(option.prunebench_dtype)
             self.user_xfails = [e for path in option.prunebench_xfails for e in load_xfails(Path(path))]
@@ -100,6 +102,15 @@ class PluginState:
             and entry.prefix.split("::", 1)[0] in modules
             and entry.prefix.split("[", 1)[0] not in self.collected_functions
         ]
+
+
+def _check_import_left_state(before: TorchGlobalState, backends: list[Backend]) -> None:
+    """Importing a backend must not change process-wide state: every later test would run under it."""
+    changes = TorchGlobalState.capture().changes_since(before)
+    if changes:
+        before.restore()
+        names = ", ".join(backend.name for backend in backends)
+        raise UsageError(f"importing backend(s) {names} changed process-wide state: {'; '.join(changes)}")
 
 
 def _selected_backends(option: Any) -> list[Backend]:

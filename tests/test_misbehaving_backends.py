@@ -79,8 +79,23 @@ def test_backend_killing_its_worker_is_reported_as_crashed(pytester):
         ("torch.set_grad_enabled(False)", "grad_enabled: True -> False"),
         ("torch.manual_seed(0)", "rng_seed:"),
         ("torch.set_num_threads(1) if torch.get_num_threads() != 1 else torch.set_num_threads(2)", "num_threads:"),
+        ("torch.set_flush_denormal(True)", "flush_denormal: False -> True"),
+        ("torch.set_float32_matmul_precision('medium')", "float32_matmul_precision: highest -> medium"),
+        ("os.chdir('/')", "working_directory:"),
+        ("os.environ.__setitem__('OMP_NUM_THREADS', '1')", "environment: variables ['OMP_NUM_THREADS']"),
+        ("setattr(time, 'perf_counter', lambda: 0.0)", "clocks: time.perf_counter replaced"),
     ],
-    ids=["default_dtype", "grad_mode", "reseeded_rng", "num_threads"],
+    ids=[
+        "default_dtype",
+        "grad_mode",
+        "reseeded_rng",
+        "num_threads",
+        "flush_denormal",
+        "matmul_precision",
+        "cwd",
+        "environment",
+        "clock",
+    ],
 )
 def test_global_state_mutation_fails_the_test_and_is_undone(pytester, mutation, symptom):
     backend = _backend(pytester, "mutating", mutation)
@@ -161,3 +176,22 @@ def test_pytest_exit_0_inside_a_test_fails_plain_pytest_too(pytester):
     )
     assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
     assert "cut short after 0 of 4 tests" in result.stdout.str(), result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("mutation", "symptom"),
+    [
+        ("torch.set_grad_enabled(False)", "grad_enabled: True -> False"),
+        ("torch.set_flush_denormal(True)", "flush_denormal: False -> True"),
+        ("import time; time.perf_counter = lambda: 0.0", "clocks: time.perf_counter replaced"),
+    ],
+    ids=["grad_mode", "flush_denormal", "clock"],
+)
+def test_global_state_changed_at_import_is_a_usage_error(pytester, mutation, symptom):
+    header = "import torch\nimport reference_impl\nfrom reference_impl import *  # noqa\nname = 'importing'\n"
+    pytester.makepyfile(importing=f"{header}{mutation}\n")
+    pytester.syspathinsert()
+    result = run_suites(pytester, STEP_SUITE, "--backend=importing")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()
+    assert "importing backend(s) importing changed process-wide state" in result.stderr.str(), result.stderr.str()
+    assert symptom in result.stderr.str(), result.stderr.str()
