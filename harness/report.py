@@ -15,9 +15,13 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .atomic import write_text_atomic
+from .escaping import markdown_code, markdown_fence, markdown_inline
 from .scoreboard import OUTCOMES, Scoreboard
 
-MESSAGE_LINES = 6
+MESSAGE_LINES = 60
+"""The most lines of one failure's message a report keeps."""
+TAIL_LINES = 6
+"""The lines kept of a failure that has no ``E`` lines (a crash report): its end says what happened."""
 
 
 @dataclass(frozen=True)
@@ -40,22 +44,29 @@ class Failure:
 
 
 def failure_message(longrepr_text: str) -> str:
-    """The assertion lines of a failure (``E   ...``), else its last lines: short enough to read at once."""
+    """The whole error of a failure (its ``E   ...`` lines), else its last lines when it has none.
+
+    Multi-line messages are kept whole (a hint on the third line is as much the product as the
+    first), up to ``MESSAGE_LINES``, after which the report says how many lines were left out.
+    """
     lines = longrepr_text.splitlines()
     errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    chosen = errors or [line for line in lines if line.strip()][-MESSAGE_LINES:]
-    return "\n".join(chosen[:MESSAGE_LINES])
+    chosen = errors or [line for line in lines if line.strip()][-TAIL_LINES:]
+    if len(chosen) > MESSAGE_LINES:
+        left_out = len(chosen) - MESSAGE_LINES
+        chosen = [*chosen[:MESSAGE_LINES], f"... ({left_out} more lines: rerun the command to see them)"]
+    return "\n".join(chosen)
 
 
 def provenance_lines(backends: list[dict[str, str]], environment: dict[str, object]) -> list[str]:
     """Who was tested where: each backend's version and source, torch, Python, CPU and GPU."""
     lines = [
-        f"- backend `{b['name']}` {b['version']} (from `{b['source']}`"
+        f"- backend {markdown_code(b['name'])} {markdown_inline(b['version'])} (from {markdown_code(b['source'])}"
         + ("; masks read through its own `mask_access`)" if b.get("own_mask_access") else ")")
         for b in backends
     ]
     keys = ("torch", "python", "cpu_model", "cpu_count", "gpu_name", "git_revision")
-    lines += [f"- {key}: {environment[key]}" for key in keys if environment.get(key) is not None]
+    lines += [f"- {key}: {markdown_inline(environment[key])}" for key in keys if environment.get(key) is not None]
     return [*lines, ""] if lines else []
 
 
@@ -64,11 +75,12 @@ def scoreboard_markdown(
 ) -> str:
     headers = ["backend", "suite", *OUTCOMES]
     lines = ["# Conformance scoreboard", "", *provenance_lines(backends or [], environment or {})]
-    lines += [tabulate(scoreboard.rows(), headers=headers, tablefmt="pipe"), ""]
+    rows = [[markdown_inline(cell) if isinstance(cell, str) else cell for cell in row] for row in scoreboard.rows()]
+    lines += [tabulate(rows, headers=headers, tablefmt="pipe", disable_numparse=True), ""]
     lines += [f"**Warning:** {warning}" for warning in scoreboard.warnings()] + ([""] if scoreboard.warnings() else [])
     for (backend, outcome), reasons in sorted(scoreboard.reasons.items()):
-        lines.append(f"## {backend}: {outcome}")
-        lines += [f"- {reason}" for reason in sorted(reasons)] + [""]
+        lines.append(f"## {markdown_inline(backend)}: {outcome}")
+        lines += [f"- {markdown_inline(reason)}" for reason in sorted(reasons)] + [""]
     return "\n".join(lines)
 
 
@@ -78,17 +90,14 @@ def failures_markdown(failures: list[Failure]) -> str:
     lines = ["# Failures", ""]
     for failure in failures:
         lines += [
-            f"## `{failure.nodeid}`",
+            f"## {markdown_code(failure.nodeid)}",
             "",
-            f"backend `{failure.backend}`, seed {failure.seed} (from the test id: the command reproduces it)",
+            f"backend {markdown_code(failure.backend)}, seed {failure.seed} "
+            "(from the test id: the command reproduces it)",
             "",
-            "```text",
-            failure.message,
-            "```",
+            markdown_fence(failure.message),
             "",
-            "```bash",
-            failure.command(),
-            "```",
+            markdown_fence(failure.command(), "bash"),
             "",
         ]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from tabulate import tabulate
 
 from .errors import UsageError
+from .escaping import csv_cell, markdown_inline
 from .results import Case, Results
 
 FORMATS = {"md": "pipe", "github": "github", "html": "html", "latex": "latex", "csv": None}
@@ -81,7 +82,10 @@ def render_table(runs: Iterable[Results], fmt: str = "md", pivot: str = "backend
     if FORMATS[fmt] is None:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerows(rows)
+        writer.writerow([csv_cell(cell) for cell in headers])
+        writer.writerows([[csv_cell(cell) for cell in row] for row in rows])
         return buffer.getvalue()
+    if fmt in ("md", "github"):  # tabulate's html and latex formats escape cells themselves
+        headers = [markdown_inline(cell) for cell in headers]
+        rows = [[markdown_inline(cell) if isinstance(cell, str) else cell for cell in row] for row in rows]
     return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt]) + "\n"
