@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import traceback
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,12 @@ def _usage(value: str, why: str) -> UsageError:
     )
 
 
+def _raised_at(error: BaseException) -> str:
+    """`` at FILE:LINE`` of the innermost frame that raised, outside Python's import machinery."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if "importlib" not in f.filename]
+    return f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+
+
 def _import_path(value: str) -> Any:
     module_path, _, attribute = value.partition(":")
     try:
@@ -95,9 +102,11 @@ def _import_path(value: str) -> Any:
     except BackendUnavailableError as error:
         raise UsageError(str(error)) from error
     except ImportError as error:
-        raise _usage(value, f"importing {module_path!r} failed ({type(error).__name__}: {error})") from error
+        where = _raised_at(error)
+        raise _usage(value, f"importing {module_path!r} failed ({type(error).__name__}: {error}){where}") from error
     except Exception as error:  # a backend whose import crashes must not take the harness down
-        raise _usage(value, f"importing {module_path!r} raised {type(error).__name__}: {error}") from error
+        where = _raised_at(error)
+        raise _usage(value, f"importing {module_path!r} raised {type(error).__name__}: {error}{where}") from error
     for part in filter(None, attribute.split(".")):
         if not hasattr(namespace, part):
             raise _usage(value, f"{module_path!r} has no attribute {part!r}")

@@ -43,6 +43,9 @@ _SEED_PROPERTY = "prunebench_seed"
 _DEVICE_PROPERTY = "prunebench_device"
 _MEMORY_PROPERTY = "prunebench_peak_memory"
 _TEST_ID_PROPERTY = "prunebench_test_id"
+_SUITE_PROPERTY = "prunebench_suite"
+SELF_TEST_MARKER = "prunebench_self_test"
+"""Marks the harness's own tests (tests/conftest.py adds it): their scoreboard rows say "self-test"."""
 DEFAULT_TEST_TIMEOUT_S = 300.0
 """Per-test limit when the user sets none: far above any conformance or perf test, far below forever."""
 
@@ -165,6 +168,20 @@ def seed_for(nodeid: str) -> int:
     return zlib.crc32(short_test_id(nodeid).encode())
 
 
+def suite_label(item: pytest.Item, short_id: str) -> str:
+    """The scoreboard's suite of a test: its module's name, marked when it is a harness self-test."""
+    suite = suite_of(short_id)
+    return f"self-test: {suite}" if item.get_closest_marker(SELF_TEST_MARKER) else suite
+
+
+def item_seed(item: pytest.Item) -> int:
+    """The seed of a test, from its id *without* the backend: every backend gets the same inputs, so two
+    backends' results are like for like (and an input-dependent failure does not follow a name)."""
+    short_id = item_test_id(item)
+    backend = getattr(getattr(item, "callspec", None), "params", {}).get("backend")
+    return seed_for(backend_free_id(short_id, backend.name) if isinstance(backend, Backend) else short_id)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prunebench", "prunebench conformance harness")
     group.addoption(
@@ -243,6 +260,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requires(*names): backend names the test needs")
     config.addinivalue_line("markers", "subjects(kind): the test runs once per class of that kind (generic checks)")
+    config.addinivalue_line("markers", f"{SELF_TEST_MARKER}: a test of the harness itself, not a conformance suite")
     _default_timeout(config)
     state = PluginState(config)
     config.stash[_STATE] = state
@@ -356,7 +374,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         short_id = item_test_id(item)
         state.collected_functions.add(short_id.split("[", 1)[0])
         item.user_properties.append((_BACKEND_PROPERTY, backend.name))
-        item.user_properties.append((_SEED_PROPERTY, seed_for(short_id)))
+        item.user_properties.append((_SEED_PROPERTY, item_seed(item)))
+        item.user_properties.append((_SUITE_PROPERTY, suite_label(item, short_id)))
         item.user_properties.append((_TEST_ID_PROPERTY, runnable_test_id(item)))
         device = item.callspec.params.get("device")
         if isinstance(device, str):
@@ -379,8 +398,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _prunebench_seed(request: pytest.FixtureRequest) -> Iterator[int]:
-    """Seed torch and random from the test id, so a failing id reproduces exactly when re-run."""
-    seed = seed_for(item_test_id(request.node))
+    """Seed torch and random from the test id (without the backend), so a failing id reproduces exactly."""
+    seed = item_seed(request.node)
     torch.manual_seed(seed)
     random.seed(seed)
     yield seed
@@ -529,8 +548,9 @@ class ScoreboardRecorder:
     def _backend_of(self, report: pytest.TestReport) -> str | None:
         """The report's backend; read from the test id when a crashed worker's report lost its properties."""
         backend = dict(report.user_properties).get(_BACKEND_PROPERTY)
-        if backend is not None or "[" not in report.nodeid:
-            return backend
+        crashed = report.failed and CRASH_MARK in str(report.longrepr)
+        if backend is not None or not crashed or "[" not in report.nodeid:
+            return backend  # a test without the property is no conformance test (its id may look like one)
         params = report.nodeid.split("[", 1)[1]
         names = sorted((b.name for b in self.backends), key=len, reverse=True)  # 'torch-x' before 'torch'
         return next((name for name in names if params.startswith((f"{name}-", f"{name}]"))), None)
@@ -558,7 +578,8 @@ class ScoreboardRecorder:
         reason = getattr(report, "wasxfail", None) if outcome == "xfailed" else skip_reason
         if crashed:
             reason = str(report.longrepr).strip().splitlines()[0]
-        self.scoreboard.record(backend, suite_of(self._test_id(report)), outcome, reason)
+        suite = dict(report.user_properties).get(_SUITE_PROPERTY) or suite_of(self._test_id(report))
+        self.scoreboard.record(backend, suite, outcome, reason)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -571,10 +592,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """A run that stopped before its last test is never green, whatever stopped it (``pytest.exit(0)``)."""
     config = session.config
-    if hasattr(config, "workerinput") or config.option.collectonly:
+    if hasattr(config, "workerinput"):
+        return
+    state = _state(config)
+    if config.option.collectonly:  # nothing was meant to run: a complete run of no tests
+        state.finished = state.expected = 0
         return
     recorder = config.pluginmanager.get_plugin("prunebench-scoreboard")
-    state = _state(config)
     state.finished, state.expected = len(recorder.finished), session.testscollected
     if state.finished < state.expected and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.INTERRUPTED

@@ -24,6 +24,9 @@ KEEP_IMPORTED = ["hypothesis", "reference_impl", "matplotlib", "torch._dynamo", 
 )
 for _module in KEEP_IMPORTED:
     importlib.import_module(_module)
+# torch.export imports and registers much on first use (the compiler's cache artifact types among it);
+# exporting once here keeps the suites' export checks meaningful inside pytester's in-process runs.
+torch.export.export(torch.nn.Linear(2, 2), (torch.ones(1, 2),))
 
 
 def run_suites(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -44,3 +47,12 @@ def hide_library(monkeypatch: pytest.MonkeyPatch, library: str, adapter_module: 
     """Make ``import <library>`` fail and forget the adapter, so that its next import runs afresh."""
     monkeypatch.setitem(sys.modules, library, None)
     monkeypatch.delitem(sys.modules, adapter_module, raising=False)
+
+
+@pytest.hookimpl(tryfirst=True)  # before the plugin reads the marker into each test's suite label
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The harness's own tests are self-tests: the scoreboard lists them apart from the conformance suites."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in item.path.resolve().parents:
+            item.add_marker(pytest.mark.prunebench_self_test)

@@ -154,3 +154,18 @@ def test_pyargs_from_another_directory_keeps_xfails_suites_and_seeds(pytester):
     assert result.parseoutcomes().get("xfailed", 0) > 0, f"torch's declared bug was not applied:\n{output}"
     row = next(line for line in output.splitlines() if line.startswith("torch "))
     assert row.split()[1] == "weight_norm", f"suite column lost under --pyargs: {row}"
+
+
+def test_every_backend_gets_the_same_inputs(pytester):
+    pytester.makepyfile(
+        conftest="",
+        test_seeds="""
+            import torch
+            def test_draw(backend, device, dtype):
+                print(f"DRAW {backend.name} {torch.rand(1).item()!r}")
+        """,
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-s", "--backend=reference,torch")
+    words = [line.split("DRAW", 1)[1].split() for line in result.stdout.lines if "DRAW" in line]
+    draws = {name: value for name, value, *_ in words}
+    assert set(draws) == {"reference", "torch"} and draws["reference"] == draws["torch"], draws
