@@ -13,7 +13,15 @@ has no kernel for the dtype) raises ``UnsupportedError``. Nothing here needs pyt
     check_training_flags(pruned, before)
     check_compact_storage(pruned)
     check_untouched(pruned, untouched)
+    expected = pruned(x)                               # under torch.no_grad()
+    check_deepcopy(pruned, x, expected)
+    check_state_dict_round_trip(pruned, x, expected)
+    check_save_load(pruned, x, expected)
+    check_export(pruned, x, expected, dense=dense_copy)  # dense: a copy taken before prepare()
     check_trains(pruned, x)                            # last: it changes the weights
+
+``require_torch_kernels(model, x)`` runs the dense model first, so that a dtype torch cannot run on
+the device is reported as unsupported rather than blamed on the pruner.
 """
 
 from __future__ import annotations
@@ -195,6 +203,8 @@ def check_untouched(pruned: nn.Module, snapshot: Mapping[str, torch.Tensor]) -> 
         actual = _lookup(pruned, name)
         if isinstance(actual, str):
             problems.append(f"{name}: {actual}")
+        elif not isinstance(actual, torch.Tensor):
+            problems.append(f"{name} is a {type(actual).__name__}, was a tensor")
         elif actual.shape != expected.shape or actual.dtype != expected.dtype:
             problems.append(
                 f"{name} is {tuple(actual.shape)} {actual.dtype}, was {tuple(expected.shape)} {expected.dtype}"
@@ -323,12 +333,15 @@ def check_state_dict_round_trip(pruned: nn.Module, example_input: torch.Tensor, 
     The copy (of the pruned model, its tensors zeroed first) must then compute ``expected``.
     """
     buffer = io.BytesIO()
-    torch.save(pruned.state_dict(), buffer)
-    buffer.seek(0)
     try:
+        torch.save(pruned.state_dict(), buffer)
+        buffer.seek(0)
         state = torch.load(buffer, weights_only=True)
     except Exception as error:
-        raise AssertionError(f"the pruned model's state_dict fails torch.load(weights_only=True): {error}") from error
+        raise AssertionError(
+            f"the pruned model's state_dict does not survive torch.save / torch.load(weights_only=True): "
+            f"{type(error).__name__}: {error}"
+        ) from error
     clone = _scrambled_copy(pruned)
     try:
         clone.load_state_dict(state, strict=True)
