@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from harness.mask_access import active_mask_access, using_mask_access
@@ -144,6 +145,67 @@ def assert_masks_equal_up_to_ties(
         f"item {int(kept_scores[first].argmin())} kept with score {float(lowest_kept[first]):.6g} (inverted in "
         f"{len(inverted)} of {len(zeros)} units; scores within {TIE_ROUNDINGS} eps of {precision} tie){suffix}"
     )
+
+
+NEVER_ZEROED = torch.finfo(torch.float64).max
+"""Score of the padding that fills partial edge blocks up to the block shape: ranks after every element."""
+INF_RANK, NAN_RANK = NEVER_ZEROED / 8, NEVER_ZEROED / 4
+"""Finite stand-ins for +inf and NaN scores, in the contract's order (finite, then +inf, then NaN last)."""
+
+
+def as_blocks(tensor: torch.Tensor, block: tuple[int, int], fill: float | bool) -> torch.Tensor:
+    """2-D ``tensor`` padded with ``fill`` to whole blocks, as (grid rows, grid cols, elements of a block)."""
+    rows, cols = tensor.shape
+    padded = F.pad(tensor.double(), (0, -cols % block[1], 0, -rows % block[0]), value=float(fill)).to(tensor.dtype)
+    grid = (padded.shape[0] // block[0], padded.shape[1] // block[1])
+    return padded.reshape(grid[0], block[0], grid[1], block[1]).transpose(1, 2).reshape(*grid, block[0] * block[1])
+
+
+def assert_block_masks_equal_up_to_ties(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    element_scores: torch.Tensor,
+    block: tuple[int, int],
+    what: str,
+    context: str = "",
+    *,
+    precision: torch.dtype | None = None,
+) -> None:
+    """Masks of the block rule (``WeightNormSparsifier``), judged by ``assert_masks_equal_up_to_ties`` as made.
+
+    ``element_scores`` are the exact scores (e.g. float64 norms) of the 2-D weight's elements; a block
+    scores their mean (an edge block: over the elements it has). First the blocks a mask zeroes
+    anything in, layer-wide, by mean; then the elements of every block both masks zero something in
+    (a block that a tie gave to one mask only was judged as a block). +inf and NaN scores rank after
+    every finite one, NaN last.
+    """
+    scores = element_scores.detach().double()
+    means = as_blocks(scores, block, 0.0).sum(-1) / as_blocks(torch.ones_like(scores), block, 0.0).sum(-1)
+    actual_blocks, expected_blocks = (as_blocks(kept(mask).cpu(), block, True) for mask in (actual, expected))
+    untouched = actual_blocks.all(-1), expected_blocks.all(-1)
+    assert_masks_equal_up_to_ties(
+        *(blocks.flatten() for blocks in untouched),
+        _ranked(means).flatten(),
+        "layer of blocks",
+        what,
+        context,
+        precision=precision,
+    )
+    outside = (untouched[0] | untouched[1])[..., None]  # judged above only: every element counts as kept
+    assert_masks_equal_up_to_ties(
+        actual_blocks | outside,
+        expected_blocks | outside,
+        _ranked(as_blocks(scores, block, NEVER_ZEROED)),
+        "block",
+        what,
+        context,
+        precision=precision,
+    )
+
+
+def _ranked(scores: torch.Tensor) -> torch.Tensor:
+    """``scores`` with +inf and NaN replaced by finite stand-ins of the same rank (-inf: below every score)."""
+    return scores.nan_to_num(nan=NAN_RANK, posinf=INF_RANK, neginf=-INF_RANK)
 
 
 def assert_parametrized(model: nn.Module, module_fqns: Iterable[str], expected: bool, when: str) -> None:

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -24,7 +23,14 @@ from torch import nn
 import reference_impl
 from harness.backend import Backend
 
-from .checks import assert_masks_equal, assert_masks_equal_up_to_ties, kept, mask_of, reading_reference_masks
+from .checks import (
+    assert_block_masks_equal_up_to_ties,
+    assert_masks_equal,
+    assert_masks_equal_up_to_ties,
+    kept,
+    mask_of,
+    reading_reference_masks,
+)
 
 EXAMPLES = settings(
     max_examples=30,
@@ -36,8 +42,6 @@ NOT_APPLICABLE = "not applicable: the reference is the oracle of differential ch
 BLOCKS = [(1, 1), (1, 2), (1, 4), (4, 1), (2, 2), (3, 3), (2, 4)]
 LEVELS = [0.0, 0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 1.0]
 TWO_OF_FOUR = 4  # Wanda's semi_structured_block_size for 2:4 sparsity
-NEVER_ZEROED = torch.finfo(torch.float64).max
-"""Score of the padding that fills partial edge blocks up to the block shape: ranks after every element."""
 LSTM_GATES = 4
 
 
@@ -108,14 +112,6 @@ def _backend_and_reference_masks(
 # --- WeightNormSparsifier: which blocks (layer-wide, by mean norm), then which elements in each block ---
 
 
-def _as_blocks(tensor: torch.Tensor, block: tuple[int, int], fill: float | bool) -> torch.Tensor:
-    """2-D ``tensor`` padded with ``fill`` to whole blocks, as (grid rows, grid cols, elements of a block)."""
-    rows, cols = tensor.shape
-    padded = F.pad(tensor.double(), (0, -cols % block[1], 0, -rows % block[0]), value=float(fill)).to(tensor.dtype)
-    grid = (padded.shape[0] // block[0], padded.shape[1] // block[1])
-    return padded.reshape(grid[0], block[0], grid[1], block[1]).transpose(1, 2).reshape(*grid, block[0] * block[1])
-
-
 @st.composite
 def weight_norm_cases(draw: st.DrawFn) -> tuple[tuple[int, int], dict, int]:
     """Shape, level, block, zeros per block and norm; partial-block zeros only on shapes of whole blocks.
@@ -146,25 +142,12 @@ def test_weight_norm_masks_match_reference(backend, device, dtype, case):
     )
     weight = model[0].weight.detach().double()
     element_scores = weight.abs() if kwargs["norm"] == 1 else weight.square()
-    block = kwargs["sparse_block_shape"]
-    block_sums = _as_blocks(element_scores, block, 0.0).sum(-1)
-    block_means = block_sums / _as_blocks(torch.ones_like(element_scores), block, 0.0).sum(-1)
-    actual_blocks, expected_blocks = (_as_blocks(masks["0.weight"], block, True) for masks in (actual, expected))
     context = f"shape {shape}, {kwargs}, {dtype}, weight seed {seed}"
-    assert_masks_equal_up_to_ties(
-        actual_blocks.all(-1).flatten(),
-        expected_blocks.all(-1).flatten(),
-        block_means.flatten(),
-        "layer of blocks",
-        "0.weight",
-        context,
-        precision=dtype,
-    )
-    assert_masks_equal_up_to_ties(
-        actual_blocks,
-        expected_blocks,
-        _as_blocks(element_scores, block, NEVER_ZEROED),
-        "block",
+    assert_block_masks_equal_up_to_ties(
+        actual["0.weight"],
+        expected["0.weight"],
+        element_scores,
+        kwargs["sparse_block_shape"],
         "0.weight",
         context,
         precision=dtype,
