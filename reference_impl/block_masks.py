@@ -12,13 +12,14 @@ weight-sized temporaries whose fresh pages cost as much as the arithmetic. Here 
 
 * the weight is visited in row chunks of about ``CHUNK_ELEMENTS``: a chunk's temporaries stay in
   cache and are recycled by the allocator, and its part of the mask is written in place;
-* the selected blocks are those whose mean is at most the k-th lowest mean, found in linear time
-  (``selection.separating_threshold``), and the lowest elements inside a block are found by a
-  sorting network (``selection.lowest_in_rows``);
+* the selected blocks are those whose mean is below the k-th lowest mean, plus as many of the blocks
+  whose mean equals it as make k, the first in row-major order; the k-th lowest is found in linear
+  time (``selection.lowest_cut``), and the lowest elements inside a block by a sorting network
+  (``selection.lowest_in_rows``), ties there also going by position;
 * block means are summed exactly as ``F.avg_pool2d`` sums them, so equal means are equal bit for
-  bit. Where equal scores straddle the cut, the choice among them is ``torch.topk``'s (an artefact
-  of its partial sort, not a rule by index or value), so those cases are handed to ``torch.topk``
-  on the same values, as torch does: masks equal torch's exactly, at torch's cost for that step.
+  bit. Which of several exactly tied blocks (or elements) go is no part of the contract: torch leaves
+  it to ``torch.topk``'s partial sort (it differs between CPU and CUDA); the first by position costs no
+  sort and no weight-sized temporary.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .selection import lowest_in_rows, separating_threshold
+from .selection import lowest_cut, lowest_in_rows
 
 ScoreRows = Callable[["slice | torch.Tensor"], torch.Tensor]
 """Element scores (2-D) of some rows of the 2-D weight: a slice, or a 1-D index of increasing rows."""
@@ -213,26 +214,17 @@ def weight_norm_mask(
 def _choose_blocks(
     scores: ScoreRows, chunks: list[slice], block_shape: tuple[int, int], grid: tuple[int, int], count: int
 ) -> BlockChoice:
-    """The ``count`` lowest-mean blocks, as a rule applied chunk by chunk.
-
-    A threshold when one separates exactly ``count`` means; otherwise (equal means at the cut, or
-    NaN means among the lowest) the blocks ``torch.topk`` picks from all the means, as torch does.
-    """
+    """The ``count`` lowest-mean blocks (of those tied at the cut, the first in row-major order), chunk by chunk."""
     num_blocks = grid[0] * grid[1]
     if count == num_blocks:
         return lambda chunk_rows, chunk_scores: None
     sample = _sample_means(scores, block_shape, grid, chunks[-1].stop)
-    threshold = separating_threshold(
-        lambda: (block_means(scores(chunk_rows), block_shape) for chunk_rows in chunks), sample, count, num_blocks
+    pieces = [lambda rows=chunk_rows: block_means(scores(rows), block_shape) for chunk_rows in chunks]
+    cut = lowest_cut(pieces, sample, count, num_blocks)
+    block_rows, grid_cols = block_shape[0], grid[1]
+    return lambda chunk_rows, chunk_scores: cut.lowest(
+        block_means(chunk_scores, block_shape), chunk_rows.start // block_rows * grid_cols
     )
-    if threshold is not None:
-        return lambda chunk_rows, chunk_scores: block_means(chunk_scores, block_shape) <= threshold
-    means = torch.cat([block_means(scores(chunk_rows), block_shape).flatten() for chunk_rows in chunks])
-    lowest = torch.topk(means, count, largest=False, sorted=False).indices
-    chosen = torch.zeros(num_blocks, dtype=torch.bool, device=means.device).index_fill_(0, lowest, True)
-    chosen = chosen.view(grid)
-    block_rows = block_shape[0]
-    return lambda chunk_rows, chunk_scores: chosen[chunk_rows.start // block_rows : -(-chunk_rows.stop // block_rows)]
 
 
 def _sample_means(scores: ScoreRows, block_shape: tuple[int, int], grid: tuple[int, int], rows: int) -> torch.Tensor:

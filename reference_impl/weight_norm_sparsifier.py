@@ -84,7 +84,9 @@ class WeightNormSparsifier(BaseSparsifier):
     NaN scores NaN and one holding an inf scores +inf. Blocks are ranked as ``torch.topk`` ranks
     (finite scores, then +inf, then NaN last), so NaN and inf blocks are zeroed only once every
     finite block is; elements inside a block follow the same order. A zeroed NaN or inf weight
-    becomes an exact 0. The same weights always give the same mask.
+    becomes an exact 0. Of blocks (or elements) whose scores tie exactly at the cut, the first in
+    row-major order go (torch's choice among them is ``torch.topk``'s, which the contract leaves
+    open), so the same weights always give the same mask, on every device.
     """
 
     def __init__(

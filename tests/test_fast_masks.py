@@ -1,14 +1,17 @@
-"""The reference's fast mask paths (issue #7) give exactly torch.ao.pruning's masks, ties included.
+"""The reference's fast mask paths (issue #7) give torch.ao.pruning's masks, up to exact ties.
 
-``WeightNormSparsifier`` masks are computed in row chunks with a linear-time threshold and a sorting
-network that hand every tie to ``torch.topk``; ``NearlyDiagonalSparsifier`` writes its band in place.
-The randomized cases below compare with torch itself on weights full of ties, over many chunks
-(``CHUNK_ELEMENTS`` made tiny) and with samples too small to bracket the threshold (``SAMPLE_SIZE``
-made tiny), and check each helper against its plain definition.
+``WeightNormSparsifier`` masks are computed in row chunks with a linear-time cut and a sorting
+network; of scores tied exactly at the cut, the first by position go (torch's choice among them is
+``torch.topk``'s, which the contract leaves open). ``NearlyDiagonalSparsifier`` writes its band in
+place. The randomized cases below compare with torch itself, up to ties, on weights full of ties,
+over many chunks (``CHUNK_ELEMENTS`` made tiny) and with samples too small to bracket the cut
+(``SAMPLE_SIZE`` made tiny); the tie rule itself is checked against its definition (pairwise ranks),
+and each helper against its plain definition.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from torch import nn
 import reference_impl as ref
 from harness.memory import peak_memory_bytes
 from reference_impl import block_masks, nearly_diagonal_sparsifier, selection
+from suites.checks import as_blocks, assert_block_masks_equal_up_to_ties, kept
 
 CASES = 120
 BLOCKS = [(1, 1), (1, 2), (1, 4), (4, 1), (2, 2), (3, 3), (2, 4), (1, 8)]
@@ -81,25 +85,55 @@ def _case(seed: int, blocks: list[tuple[int, int]] = BLOCKS, kinds: tuple[str, .
     return Case(weight, kwargs, rng.randint(1, 3), rng.choice(CHUNK_SIZES), rng.choice(SAMPLE_SIZES))
 
 
-def _mask(sparsifier_class: type, case: Case) -> torch.Tensor:
-    """The bool mask after ``case.steps`` steps of a fresh sparsifier on a Linear holding ``case.weight``."""
+def _prepared(sparsifier_class: type, case: Case) -> tuple[Any, nn.Linear]:
+    """A fresh sparsifier of ``case.kwargs``, prepared on a bias-free Linear holding ``case.weight``."""
     layer = nn.Linear(case.weight.shape[1], case.weight.shape[0], bias=False, dtype=case.weight.dtype)
     with torch.no_grad():
         layer.weight.copy_(case.weight)
     sparsifier = sparsifier_class(**case.kwargs)
     sparsifier.prepare(nn.Sequential(layer), None)
+    return sparsifier, layer
+
+
+def _mask(sparsifier_class: type, case: Case) -> torch.Tensor:
+    """The bool mask after ``case.steps`` steps of a fresh sparsifier on a Linear holding ``case.weight``."""
+    sparsifier, layer = _prepared(sparsifier_class, case)
     for _ in range(case.steps):
         sparsifier.step()
-    return layer.parametrizations.weight[0].mask != 0
+    return kept(layer.parametrizations.weight[0].mask)
+
+
+def _element_scores(weight: torch.Tensor, norm: Any) -> torch.Tensor:
+    """The contract's element scores of ``weight``, exactly (float64): ``|w|``, ``w^2`` or the callable's."""
+    weight = weight.double()
+    if norm == 1:
+        return weight.abs()
+    return weight.square() if norm == 2 else norm(weight)
 
 
 def _assert_matches_torch(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's last step against torch's one step on the weight that step scores, up to ties.
+
+    After a first step the masks of the two may differ at ties, and so would the weights their next
+    steps score; torch is therefore given the reference's masked weight, ``where(mask, weight, 0)``.
+    """
     monkeypatch.setattr(block_masks, "CHUNK_ELEMENTS", case.chunk_elements)
     monkeypatch.setattr(block_masks, "SAMPLE_SIZE", case.sample_size)
-    expected = _mask(torch_ao.WeightNormSparsifier, case)
-    actual = _mask(ref.WeightNormSparsifier, case)
-    differing = int((actual != expected).sum())
-    assert differing == 0, f"{differing} mask entries differ from torch's: {case.describe()}"
+    sparsifier, layer = _prepared(ref.WeightNormSparsifier, case)
+    for _ in range(case.steps - 1):
+        sparsifier.step()
+    scored = layer.weight.detach().clone()  # the masked weight the last step ranks
+    sparsifier.step()
+    expected = _mask(torch_ao.WeightNormSparsifier, dataclasses.replace(case, weight=scored, steps=1))
+    assert_block_masks_equal_up_to_ties(
+        layer.parametrizations.weight[0].mask,
+        expected,
+        _element_scores(scored, case.kwargs.get("norm", 2)),
+        case.kwargs["sparse_block_shape"],
+        "weight",
+        f"torch's mask on the same weight; {case.describe()}",
+        precision=case.weight.dtype,
+    )
 
 
 @pytest.mark.parametrize("seed", range(CASES))
@@ -111,7 +145,7 @@ def test_weight_norm_matches_torch(seed, monkeypatch):
 @pytest.mark.parametrize("seed", range(0, CASES, 4))
 def test_half_precision_matches_torch(seed, half, monkeypatch):
     """Small-integer weights in power-of-two blocks: torch's half-precision norms and means are exact
-    there, as the reference's float32 ones are, so the masks must agree (ties and all)."""
+    there, as the reference's float32 ones are, so every tie between them is an exact one."""
     case = _case(seed, POWER_OF_TWO_BLOCKS, ("small_ints", "binary"))
     _assert_matches_torch(Case(case.weight.to(half), {**case.kwargs, "norm": 2}, 1, 7, 3), monkeypatch)
 
@@ -134,32 +168,85 @@ def test_non_finite_weights_match_torch(kwargs, value, monkeypatch):
     _assert_matches_torch(Case(weight, kwargs, 1, 64, 3), monkeypatch)
 
 
+def _ranks(scores: torch.Tensor) -> torch.Tensor:
+    """For each entry of 2-D ``scores``, how many entries of its row rank before it, by definition.
+
+    An entry ranks before another when its score is lower (NaN above every number, NaNs equal) or,
+    the scores being equal, when it comes first: all pairs compared, no sort. The ``count`` lowest of
+    a row are the entries of rank below ``count``.
+    """
+    nan, value = torch.isnan(scores), scores.nan_to_num(nan=0.0)
+    lower = (nan[:, :, None] < nan[:, None, :]) | (
+        (nan[:, :, None] == nan[:, None, :]) & (value[:, :, None] < value[:, None, :])
+    )
+    equal = (nan[:, :, None] == nan[:, None, :]) & ((value[:, :, None] == value[:, None, :]) | nan[:, :, None])
+    earlier = torch.ones(scores.shape[1], scores.shape[1], dtype=torch.bool).triu(1)  # [j, i]: j before i
+    return (lower | (equal & earlier)).sum(1)  # [row, i]: how many j rank before entry i
+
+
+def _tied_scores(shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Scores of few values, NaN and +inf among them: ties everywhere, and at every cut."""
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.tensor([0.0, 1.0, 2.0, math.inf, math.nan])
+    return values[torch.randint(0, len(values), shape, generator=generator)]
+
+
 @pytest.mark.parametrize("size", [*range(2, 18), 24, 32, 33, 40])
-def test_lowest_in_rows_is_topks_choice(size):
-    generator = torch.Generator().manual_seed(size)
-    scores = torch.randint(0, 4, (500, size), generator=generator).float()
-    scores[::7, 0] = math.nan
+def test_lowest_in_rows_breaks_ties_by_position(size):
+    scores = _tied_scores((300, size), size)
+    scores[::3] = torch.randn(scores[::3].shape)  # distinct scores: rows the network decides alone
+    ranks = _ranks(scores)
     for count in range(1, size):
-        expected = torch.zeros(scores.shape, dtype=torch.bool)
-        expected.scatter_(1, torch.topk(scores, count, dim=1, largest=False).indices, True)
-        assert torch.equal(selection.lowest_in_rows(scores, count), expected), f"size {size}, count {count}"
+        assert torch.equal(selection.lowest_in_rows(scores, count), ranks < count), f"size {size}, count {count}"
 
 
-@pytest.mark.parametrize("distinct", [True, False], ids=["distinct", "tied"])
+@pytest.mark.parametrize("kind", ["distinct", "tied"])
 @pytest.mark.parametrize("sample_size", [1, 50, 10_000])
-def test_separating_threshold(distinct, sample_size):
-    """The k-th lowest when exactly k scores are <= it, else None; correct even from a useless sample."""
-    generator = torch.Generator().manual_seed(sample_size)
-    scores = torch.randperm(5000, generator=generator).float() if distinct else torch.randint(0, 9, (5000,)).float()
-    batches = list(scores.split(777))
+def test_lowest_cut_breaks_ties_by_position(kind, sample_size):
+    """The k lowest by (score, position), NaN last, over pieces of any shape; exact even from a useless sample."""
+    n = 1500
+    scores = torch.randperm(n).float() if kind == "distinct" else _tied_scores((n,), sample_size)
+    pieces = [piece.view(-1, 7) if piece.numel() % 7 == 0 else piece for piece in scores.split(350)]
+    starts = [0, *torch.tensor([piece.numel() for piece in pieces]).cumsum(0).tolist()[:-1]]
     sample = scores[:sample_size].sort().values.flip(0)  # biased on purpose: the first scores only
-    ordered = scores.sort().values
-    for k in [1, 2, 500, 2500, 4999]:
-        threshold = selection.separating_threshold(lambda: batches, sample, k, scores.numel())
-        unique = ordered[k - 1] < ordered[k]
-        assert (threshold is not None) == bool(unique), f"k={k}"
-        if threshold is not None:
-            assert threshold == ordered[k - 1] and int((scores <= threshold).sum()) == k
+    ranks = _ranks(scores[None])[0]
+    for k in [1, 2, 300, 750, 1200, n - 1]:
+        cut = selection.lowest_cut([lambda piece=piece: piece for piece in pieces], sample, k, n)
+        lowest = torch.cat([cut.lowest(piece, start).flatten() for piece, start in zip(pieces, starts, strict=True)])
+        assert torch.equal(lowest, ranks < k), f"k={k}, {cut}"
+
+
+TIE_CASES: dict[str, tuple[tuple[int, int], int, float]] = {
+    "1x1": ((1, 1), 1, 0.5),
+    "1x4": ((1, 4), 4, 0.5),
+    "2x2_z1": ((2, 2), 1, 0.75),
+    "2of4": ((1, 4), 2, 1.0),
+}
+"""(block, zeros_per_block, sparsity_level) of the tie cases: whole blocks, elements, both."""
+
+
+def _by_position(scores: torch.Tensor, block: tuple[int, int], zeros: int, level: float) -> torch.Tensor:
+    """The rule's keep-mask by definition (``scores`` 2-D float32, whole blocks): ties go to the first."""
+    means = F.avg_pool2d(scores[None, None], block, block)[0, 0]  # bit for bit the reference's block means
+    count = block_masks.blocks_to_select(level, means.numel())
+    chosen = (_ranks(means.view(1, -1)) < count).view(means.shape)
+    elements = as_blocks(scores, block, math.inf)
+    zeroed = chosen[..., None] & (_ranks(elements.flatten(0, 1)) < zeros).view(elements.shape)
+    grid = means.shape
+    return ~zeroed.view(*grid, *block).transpose(1, 2).reshape(scores.shape)
+
+
+@pytest.mark.parametrize("chunk_elements", [7, block_masks.CHUNK_ELEMENTS])
+@pytest.mark.parametrize("tie_case", sorted(TIE_CASES))
+def test_ties_at_the_cut_go_by_position(tie_case, chunk_elements, monkeypatch):
+    """On weights of few values (NaN, inf among them), the mask is exactly the first-by-position rule's."""
+    block, zeros, level = TIE_CASES[tie_case]
+    monkeypatch.setattr(block_masks, "CHUNK_ELEMENTS", chunk_elements)
+    for seed in range(5):
+        weight = _tied_scores((24, 32), seed)
+        kwargs = {"sparsity_level": level, "sparse_block_shape": block, "zeros_per_block": zeros, "norm": 1}
+        actual = _mask(ref.WeightNormSparsifier, Case(weight, kwargs, 1, chunk_elements, block_masks.SAMPLE_SIZE))
+        assert torch.equal(actual, _by_position(weight.abs(), block, zeros, level)), f"seed {seed}, {kwargs}"
 
 
 @pytest.mark.parametrize("block_shape", [*BLOCKS, (1, 3), (3, 1), (4, 4)], ids=str)
@@ -188,6 +275,10 @@ def test_nearly_diagonal_matches_torch(shape, nearliness):
     assert torch.equal(_mask(ref.NearlyDiagonalSparsifier, case), _mask(torch_ao.NearlyDiagonalSparsifier, case))
 
 
+TIED_VALUES = 4096
+"""Distinct weight values of the tied memory case: ~4M weights share them, ~1000 to a value."""
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -197,17 +288,22 @@ def test_nearly_diagonal_matches_torch(shape, nearliness):
     ],
     ids=["1x1", "1x4", "2of4"],
 )
-def test_step_peak_memory_below_the_weight(kwargs):
+@pytest.mark.parametrize("values", ["distinct", "tied"])
+def test_step_peak_memory_below_the_weight(kwargs, values):
     """Chunked, in place: a step's temporaries stay well below the weight's own size (torch's: 5-8x).
 
-    The weight's norms are all distinct (1 + i/n, in random order), so no tie sends the step to the
-    ``torch.topk`` fallback, which needs weight-sized buffers as torch does.
+    Distinct weights (1 + i/n, in random order), or weights of 4096 values (1 + j/4096), about a
+    thousand of them equal to the one at the 1x1 cut: a tie there costs no weight-sized buffer.
     """
     rows, cols = 4096, 1024
     generator = torch.Generator().manual_seed(0)
+    if values == "distinct":
+        weight = torch.randperm(rows * cols, generator=generator) / (rows * cols) + 1
+    else:
+        weight = torch.randint(0, TIED_VALUES, (rows * cols,), generator=generator) / TIED_VALUES + 1
     layer = nn.Linear(cols, rows, bias=False)
     with torch.no_grad():
-        layer.weight.copy_((torch.randperm(rows * cols, generator=generator) / (rows * cols) + 1).view(rows, cols))
+        layer.weight.copy_(weight.view(rows, cols))
     sparsifier = ref.WeightNormSparsifier(**kwargs)
     sparsifier.prepare(nn.Sequential(layer), None)
     weight_bytes = layer.weight.numel() * layer.weight.element_size()
