@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .checks import (
+    assert_block_masks_equal_up_to_ties,
     assert_close,
     assert_masks_equal_up_to_ties,
     assert_zero_fraction,
@@ -69,6 +70,41 @@ def test_lowest_norm_blocks_go(backend, device, dtype, block):
     lowest_go[norms.topk(round(level * norms.numel()), largest=False).indices] = False
     context = f"sparsity_level={level}, block {block[0]}x{block[1]}, {dtype}: the lowest-norm blocks must go first"
     assert_masks_equal_up_to_ties(kept_blocks, lowest_go, norms, "layer", "0.weight", context, precision=dtype)
+
+
+TIE_SHAPE = (16, 32)
+TIE_PATTERNS = {"1x1": ((1, 1), 1, 0.5), "1x4": ((1, 4), 4, 0.5), "2of4": ((1, 4), 2, 1.0)}
+"""(block, zeros_per_block, sparsity_level): ties between blocks (1x1, 1x4) and inside them (2:4)."""
+
+
+@pytest.mark.parametrize("pattern", sorted(TIE_PATTERNS))
+def test_ties_at_the_cut(backend, device, dtype, pattern):
+    """Weights of five values (0, +-1, +-2) tie at every cut: exactly the requested zeros, lowest first.
+
+    Which of the tied blocks or elements go is open; how many, and that none scores above one kept, is not.
+    """
+    block, zeros, level = TIE_PATTERNS[pattern]
+    weight = torch.randint(-2, 3, TIE_SHAPE, generator=torch.Generator().manual_seed(0)).to(dtype)
+    model = linear_stack([TIE_SHAPE], device, dtype)
+    with torch.no_grad():
+        model[0].weight.copy_(weight)
+    sparsifier = backend.get("WeightNormSparsifier")(
+        sparsity_level=level, sparse_block_shape=block, zeros_per_block=zeros
+    )
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    norms = weight.double().square()
+    blocks = norms.view(TIE_SHAPE[0], -1, block[1])  # the blocks are one row high: (rows, blocks, elements)
+    chosen = torch.zeros(blocks.shape[:2], dtype=torch.bool)
+    chosen.view(-1)[blocks.mean(-1).flatten().topk(round(level * chosen.numel()), largest=False).indices] = True
+    lowest = torch.zeros(blocks.shape, dtype=torch.bool).scatter_(-1, blocks.topk(zeros, largest=False).indices, True)
+    expected_kept = ~(chosen[..., None] & lowest).view(TIE_SHAPE)
+    context = (
+        f"sparsity_level={level}, block {block[0]}x{block[1]}, zeros_per_block={zeros}, {dtype}: norms tie at the cut"
+    )
+    assert_block_masks_equal_up_to_ties(
+        mask_of(model[0]), expected_kept, norms, block, "0.weight", context, precision=dtype
+    )
 
 
 def test_two_of_four(backend, device, dtype):
