@@ -22,8 +22,9 @@ import torch
 
 CLOCKS: dict[str, object] = {"perf_counter": time.perf_counter, "monotonic": time.monotonic, "time": time.time}
 """The clock functions as they were when the harness was imported, before any backend."""
-VOLATILE_ENVIRONMENT = frozenset({"PYTEST_CURRENT_TEST"})
-"""Variables pytest itself rewrites around every test phase."""
+VOLATILE_ENVIRONMENT = frozenset({"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"})
+"""Variables the tools themselves write: pytest around every test phase, torch when its inductor is
+first imported (by torch.export, an optimizer's first step or a library such as torchao)."""
 
 
 def _flush_denormal() -> bool:
