@@ -150,8 +150,9 @@ class BaseStructuredSparsifier(BaseSparsifier):
         Returns the pruned ``GraphModule``; its submodules are the prepared model's own, shrunk in
         place, with no parametrizations or bias hooks left, and every module keeps its train/eval mode
         (``tracing``). Unsupported chains raise ``UnsupportedChainError`` (a ``ValueError`` and
-        ``NotImplementedError``) naming the fx node, before anything is modified. After ``prepare(model, [])`` it returns the traced model
-        unchanged; a model on the meta device is a ``ValueError`` (no mask values to read).
+        ``NotImplementedError``) naming the fx node, before anything is modified. After
+        ``prepare(model, [])`` it returns the traced model unchanged; a model on the meta device is a
+        ``ValueError`` (no mask values to read).
         """
         if self.model is None:
             raise RuntimeError("prune() needs a prepared model: call prepare(model, config) first")

@@ -23,7 +23,7 @@ class MagnitudeSparsifier(BaseSparsifier):
     def update_mask(self, module: nn.Module, tensor_name: str, sparsity_level: float, **kwargs: Any) -> None:
         mask = module.parametrizations[tensor_name][0].mask
         weight = module.parametrizations[tensor_name].original
-        zeros = int(round(sparsity_level * weight.numel()))
+        zeros = round(sparsity_level * weight.numel())
         keep = torch.ones(weight.numel(), dtype=torch.bool, device=weight.device)
         if zeros:
             keep[weight.detach().abs().flatten().topk(zeros, largest=False).indices] = False
