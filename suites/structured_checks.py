@@ -181,7 +181,8 @@ def prune_chain(
     dense_copy = copy.deepcopy(model) if dense else None
     before, untouched = record_model(model), snapshot_tensors(model, chain.untouched)
     parameters_before = parameter_count(model)
-    require_torch_kernels(model, x)
+    if dtype != torch.float32:  # every torch build has float32 kernels for these layers: spare the forward
+        require_torch_kernels(model, x)
     pruner = make_every_third_pruner(backend)({"prune_bias": prune_bias})
     pruner.prepare(model, [dict(entry) for entry in chain.config])
     pruner.step()
