@@ -34,11 +34,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
-
-# The first optimizer or torch.export in a process imports torch._dynamo, which sets TORCHINDUCTOR_CACHE_DIR in
-# os.environ: imported here, once, at collection, so that the harness's per-test check of process-wide state
-# does not blame the first test that trains or exports a pruned model for torch's own lazy initialisation.
-import torch._dynamo
 from torch import nn
 
 from harness.errors import UnsupportedError
