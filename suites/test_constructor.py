@@ -58,6 +58,7 @@ def test_weight_norm_constructor_defaults(backend, device, dtype):
     sparsifier = backend.get("WeightNormSparsifier")(sparsity_level=0.3, sparse_block_shape=(2, 2))
     model = build(SimpleLinear, device, dtype)
     sparsifier.prepare(model, config=None)
+    assert sparsifier.groups, "prepare(model, None) configured no tensor: no default could be checked"
     for group in sparsifier.groups:
         settings = (group["sparsity_level"], tuple(group["sparse_block_shape"]), group["zeros_per_block"])
         assert settings == (0.3, (2, 2), 4), (

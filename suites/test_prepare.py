@@ -101,3 +101,5 @@ def test_invalid_config_is_rejected(backend, device, dtype, row_zero_sparsifier,
     model = build(SimpleLinear, device, dtype)
     with must_raise(Exception, f"prepare accepted the invalid config {config!r}; expected an error"):
         row_zero_sparsifier().prepare(model, config)
+    # any error passes above, so a prepare that always raises must be told apart: a valid config works
+    row_zero_sparsifier().prepare(build(SimpleLinear, device, dtype), [{"tensor_fqn": "linear1.weight"}])
