@@ -212,10 +212,15 @@ def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = 
     )
 
 
-def resolve_backends(values: str) -> list[Backend]:
-    """Resolve a comma-separated list; two values resolving to the same name are a usage error."""
+def require_backend_names(values: str) -> None:
+    """An empty ``--backend`` (an unset shell variable) is a usage error, never a fallback to the default."""
     if not values.strip(" ,"):
         raise UsageError(f"--backend is empty ({values!r}): name at least one backend, e.g. --backend=reference")
+
+
+def resolve_backends(values: str) -> list[Backend]:
+    """Resolve a comma-separated list; two values resolving to the same name are a usage error."""
+    require_backend_names(values)
     backends = [resolve_backend(value) for value in values.split(",") if value.strip()]
     names = [backend.name for backend in backends]
     duplicates = sorted({n for n in names if names.count(n) > 1})

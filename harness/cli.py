@@ -106,9 +106,12 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
 
 def _run_conformance(args: argparse.Namespace, report: Path) -> int:
     options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
-    options.append(f"--report-dir={report}")
-    options.append(f"--results-json={report / 'conformance.json'}")
-    return _finished(_pytest(options), report)
+    return _finished(_pytest(options + _report_options(report)), report)
+
+
+def _report_options(report: Path) -> list[str]:
+    """Where a conformance run writes its report and its results file."""
+    return [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
 
 
 def _finished(status: int, report: Path) -> int:
@@ -171,7 +174,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     options += _matrix_options(args)
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
-        options += [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
+        options += _report_options(report)
     status = _pytest(options)
     if report is not None:
         status = _finished(status, report)
@@ -194,8 +197,9 @@ def _check_matrix(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if not args.backend.strip(" ,"):
-        raise UsageError(f"--backend is empty ({args.backend!r}): name at least one backend, e.g. --backend=reference")
+    from .backend import require_backend_names
+
+    require_backend_names(args.backend)
     _expand_builtins(args)
     report = _report_directory(args.report)
     _check_matrix(args)

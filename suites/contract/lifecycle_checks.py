@@ -185,11 +185,8 @@ def state_dict_round_trip(subject: Subject, device: str, dtype: torch.dtype) -> 
 def state_dict_loads_with_weights_only(subject: Subject, device: str, dtype: torch.dtype) -> None:
     model, sparsifier = prepared(subject, device, dtype)
     expected = _irregular(model)
-    buffer = io.BytesIO()
-    torch.save(sparsifier.state_dict(), buffer)
-    buffer.seek(0)
     try:
-        loaded = torch.load(buffer, weights_only=True)
+        loaded = _saved_and_loaded(sparsifier.state_dict(), weights_only=True)
     except Exception as error:
         refused = re.search(r"Unsupported global: [^\n]*?(?=\s*(?:$|\n|\.\s|[A-Z][a-z]+ ))", str(error))
         raise AssertionError(

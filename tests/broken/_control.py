@@ -8,21 +8,11 @@ the reference's own class).
 from __future__ import annotations
 
 import reference_impl
+from harness.api import KNOWN_NAMES
 
 name = "control"
 
-__all__ = [
-    "BaseSparsifier",
-    "BaseStructuredSparsifier",
-    "FPGMPruner",
-    "FakeSparsity",
-    "FakeStructuredSparsity",
-    "LSTMSaliencyPruner",
-    "NearlyDiagonalSparsifier",
-    "SaliencyPruner",
-    "WandaSparsifier",
-    "WeightNormSparsifier",
-]
+__all__ = list(KNOWN_NAMES)
 
 BaseSparsifier = reference_impl.BaseSparsifier
 BaseStructuredSparsifier = reference_impl.BaseStructuredSparsifier
