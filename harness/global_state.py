@@ -68,6 +68,7 @@ class TorchGlobalState:
     rng_seed: int
     flush_denormal: bool
     float32_matmul_precision: str
+    cudnn_allow_tf32: bool
     working_directory: str
     environment: tuple[tuple[str, str], ...]
     replaced_clocks: tuple[str, ...]
@@ -85,6 +86,7 @@ class TorchGlobalState:
             rng_seed=torch.initial_seed(),
             flush_denormal=_flush_denormal(),
             float32_matmul_precision=torch.get_float32_matmul_precision(),
+            cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
             working_directory=os.getcwd(),
             environment=_environment(),
             replaced_clocks=_clocks(),
@@ -123,6 +125,7 @@ class TorchGlobalState:
             "rng_seed": torch.manual_seed,
             "flush_denormal": torch.set_flush_denormal,
             "float32_matmul_precision": torch.set_float32_matmul_precision,
+            "cudnn_allow_tf32": lambda allowed: setattr(torch.backends.cudnn, "allow_tf32", allowed),
             "working_directory": os.chdir,
             "environment": _set_environment,
             "replaced_clocks": _restore_clocks,

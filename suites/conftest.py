@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import torch
 from torch import nn
 
 from harness.backend import Backend
@@ -22,6 +24,23 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return None
     requested = any("perf" in str(arg) for arg in config.args)
     return not requested
+
+
+@pytest.fixture(autouse=True)
+def _exact_float32_convolutions() -> Iterator[None]:
+    """Convolutions in full float32 for the test's duration, whatever the device.
+
+    cuDNN's default (``allow_tf32``) rounds float32 convolution inputs to TF32's 10 mantissa bits on
+    Ampere and later GPUs: two correct computations of the same output (a masked and a pruned model)
+    then differ by ~1e-4, and every float32 comparison would flag correct pruners (22 of 34 failures of
+    the first CUDA run were that). Matmuls are already exact (``float32_matmul_precision`` "highest").
+    """
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
 
 
 def make_row_zero_sparsifier(backend: Backend) -> type:
