@@ -36,6 +36,9 @@ from .scoreboard import CRASH_MARK, Scoreboard, classify, suite_of
 from .subjects import subjects_of_backend
 from .xfails import ExpectedFailure, builtin_xfails_file, load_xfails, match_xfail
 
+pytest_plugins = ["harness.watchdog"]
+"""Loaded with this plugin: its hooks run from the command line's parsing on (before ``pytest_configure``)."""
+
 BACKEND_ENV = "PRUNEBENCH_BACKEND"
 _STATE = pytest.StashKey["PluginState"]()
 _BACKEND_PROPERTY = "prunebench_backend"
