@@ -74,7 +74,11 @@ def _tokens(batch: int) -> ExampleInputs:
 def _resnet() -> nn.Module:
     t = require_transformers()
     config = t.ResNetConfig(
-        embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], layer_type="basic", num_labels=NUM_LABELS
+        embedding_size=16,
+        hidden_sizes=[16, 32],
+        depths=[1, 1],
+        layer_type="basic",
+        num_labels=NUM_LABELS,
     )
     return t.ResNetForImageClassification(config)
 
@@ -136,7 +140,12 @@ def _llama_gqa() -> nn.Module:
 def _regnet() -> nn.Module:
     t = require_transformers()
     config = t.RegNetConfig(
-        embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1], groups_width=8, layer_type="x", num_labels=NUM_LABELS
+        embedding_size=16,
+        hidden_sizes=[16, 32],
+        depths=[1, 1],
+        groups_width=8,
+        layer_type="x",
+        num_labels=NUM_LABELS,
     )
     return t.RegNetForImageClassification(config)
 
@@ -155,14 +164,32 @@ def _mobilevit() -> nn.Module:
     return t.MobileViTForImageClassification(config)
 
 
+class Logits(nn.Module):
+    """A ``transformers`` model whose forward returns its logits tensor alone.
+
+    ``transformers`` models return a ``ModelOutput`` (a dict); ``return_dict=False`` in the config
+    gives a tuple but breaks ViT's and Llama's forward in transformers 5.x (their inner model still
+    returns a tuple that the head reads ``.last_hidden_state`` from). One tensor is what the
+    pruned-model checks, ``torch.export`` and the latency measurements all take, so the zoo wraps
+    each model: its modules are the real architecture's, under ``model.``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.model(*inputs).logits
+
+
 ZOO: tuple[ZooModel, ...] = (
-    ZooModel("resnet", _resnet, _images, ("classifier",), "residual adds, BatchNorm"),
-    ZooModel("mobilenet_v2", _mobilenet_v2, _images, ("classifier",), "depthwise convolutions, residual adds"),
-    ZooModel("vit", _vit, _images, ("classifier",), "attention heads, residual adds, LayerNorm"),
-    ZooModel("bert", _bert, _tokens, ("classifier",), "attention heads, residual adds, embeddings, LayerNorm"),
-    ZooModel("llama_gqa", _llama_gqa, _tokens, ("lm_head",), "grouped-query attention (4 heads, 2 kv), RMSNorm"),
-    ZooModel("regnet", _regnet, _images, ("classifier",), "grouped convolutions (8 channels a group), residuals"),
-    ZooModel("mobilevit", _mobilevit, _images, ("classifier",), "channel concatenation before a conv, attention"),
+    ZooModel("resnet", _resnet, _images, ("model.classifier",), "residual adds, BatchNorm"),
+    ZooModel("mobilenet_v2", _mobilenet_v2, _images, ("model.classifier",), "depthwise convolutions, residual adds"),
+    ZooModel("vit", _vit, _images, ("model.classifier",), "attention heads, residual adds, LayerNorm"),
+    ZooModel("bert", _bert, _tokens, ("model.classifier",), "attention heads, residual adds, embeddings, LayerNorm"),
+    ZooModel("llama_gqa", _llama_gqa, _tokens, ("model.lm_head",), "grouped-query attention (4 heads, 2 kv), RMSNorm"),
+    ZooModel("regnet", _regnet, _images, ("model.classifier",), "grouped convolutions (8 channels a group), residuals"),
+    ZooModel("mobilevit", _mobilevit, _images, ("model.classifier",), "channel concatenation before a conv, attention"),
 )
 """Every zoo model, in the order reports list them."""
 
@@ -170,10 +197,13 @@ ZOO_BY_NAME: dict[str, ZooModel] = {m.name: m for m in ZOO}
 
 
 def build_model(record: ZooModel, seed: int = 0) -> nn.Module:
-    """The record's model with weights drawn from ``seed``, in eval mode (dropout off, BatchNorm frozen)."""
+    """The record's model (wrapped in ``Logits``) with weights drawn from ``seed``, in eval mode.
+
+    Eval mode: dropout off and BatchNorm statistics frozen, so two forwards of one input agree.
+    """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = record.build()
+        model = Logits(record.build())
     return model.eval()
 
 
@@ -204,7 +234,6 @@ def prunable_config(model: nn.Module, record: ZooModel) -> list[dict[str, Any]]:
 def model_output(model: nn.Module, inputs: ExampleInputs) -> torch.Tensor:
     """The model's logits for ``inputs``: the tensor compared before and after pruning."""
     output = model(*inputs)
-    logits = getattr(output, "logits", output)
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"{type(model).__name__} returned {type(output).__name__} without a logits tensor")
-    return logits
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"{type(model).__name__} returned a {type(output).__name__}, not a logits tensor")
+    return output
