@@ -178,8 +178,8 @@ class Logits(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return self.model(*inputs).logits
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:  # one named input: torch.fx cannot trace *args
+        return self.model(inputs).logits
 
 
 ZOO: tuple[ZooModel, ...] = (
