@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .environment import describe_environment
+from .environment import MACHINE_INFO_KEY, MachineLoad, describe_environment
 from .results import Case, Results, ResultsError
 
 
@@ -60,6 +60,12 @@ def _case(benchmark: dict[str, Any], source: str) -> Case:
     )
 
 
+def _machine_load(document: dict[str, Any]) -> MachineLoad | None:
+    """The load the perf suite recorded around its run (``suites/perf/conftest.py``), if it did."""
+    record = document.get("machine_info", {}).get(MACHINE_INFO_KEY)
+    return MachineLoad.from_record(record) if isinstance(record, dict) else None
+
+
 def results_from_benchmark_json(path: str | Path) -> Results:
     source = str(path)
     try:
@@ -70,7 +76,7 @@ def results_from_benchmark_json(path: str | Path) -> Results:
     backends = sorted({(case.backend, case.extra.get("backend_version", "unknown")) for case in cases})
     return Results(
         kind="perf",
-        environment=describe_environment(),
+        environment=describe_environment(_machine_load(document)),
         backends=[{"name": name, "version": version} for name, version in backends],
         cases=cases,
     )

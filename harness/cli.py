@@ -53,7 +53,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_results, parse_threshold
 
-    comparison = compare_results(load_results(args.base), load_results(args.new), parse_threshold(args.threshold))
+    threshold = parse_threshold(args.threshold)  # a usage error before any file is read
+    comparison = compare_results(load_results(args.base), load_results(args.new), threshold)
+    for warning in comparison.warnings:
+        print(f"prunebench: warning: {warning}", file=sys.stderr)
     print(comparison.render())
     return 1 if comparison.regressions else 0
 
@@ -297,10 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--strict", action="store_true", help="exit 1 when the machines' environments conflict")
     merge.set_defaults(handler=cmd_merge)
 
-    compare = commands.add_parser("compare", help="exit 1 when NEW regressed against BASE beyond the threshold")
+    compare = commands.add_parser(
+        "compare",
+        help="exit 1 when NEW regressed against BASE beyond the threshold (2: a results file is invalid)",
+    )
     compare.add_argument("base")
     compare.add_argument("new")
-    compare.add_argument("--threshold", default="10%", help="allowed slowdown or growth (default: 10%%)")
+    compare.add_argument(
+        "--threshold",
+        default="10%",
+        help="allowed slowdown or growth in percent: 10%% and 10 both mean 10%% (default: 10%%); "
+        "growth of peak memory within a noise band is never a regression (see README)",
+    )
     compare.set_defaults(handler=cmd_compare)
     return parser
 

@@ -4,8 +4,9 @@ A device-matrix run spread over machines (``pytest -d --tx ...``, or one run per
 results file per machine. Merging keeps every case and records where it came from; two things are
 flagged as conflicts, because a table built from them would silently compare unlike with unlike:
 
-* **environment**: the machines ran different torch or Python versions, or one backend name
-  resolved to different versions — ratios across such columns measure the versions, not the code;
+* **environment**: the machines ran different torch builds or Python versions (``comparability.SOFTWARE_KEYS``),
+  or one backend name resolved to different versions — ratios across such columns measure the
+  versions, not the code;
 * **collision**: the same case (id, backend, device) was measured on two machines. Both are kept:
   each colliding case's device is qualified with its machine (``cpu@host-a``), so ``prunebench
   table --by device`` shows them side by side instead of one hiding the other.
@@ -17,11 +18,9 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .comparability import SOFTWARE_KEYS, differences
 from .errors import UsageError
 from .results import Case, Results
-
-COMPARABILITY_KEYS = ("torch", "python")
-"""Environment fields that must agree for numbers from different machines to be compared."""
 
 
 @dataclass
@@ -49,12 +48,7 @@ def _unique_labels(runs: list[Results]) -> list[str]:
 
 
 def _environment_conflicts(runs: list[Results], labels: list[str]) -> list[str]:
-    conflicts = []
-    for key in COMPARABILITY_KEYS:
-        values = {label: run.environment.get(key) for run, label in zip(runs, labels, strict=True)}
-        if len(set(values.values())) > 1:
-            listed = ", ".join(f"{value} ({label})" for label, value in values.items())
-            conflicts.append(f"environment: {key} differs across machines: {listed}")
+    conflicts = [f"environment: {line}" for line in differences(list(zip(labels, runs, strict=True)), SOFTWARE_KEYS)]
     versions: dict[str, dict[str, str]] = defaultdict(dict)
     for run, label in zip(runs, labels, strict=True):
         for backend in run.backends:
@@ -90,7 +84,7 @@ def merge_results(runs: list[Results]) -> MergeOutcome:
     if len(runs) < 2:
         raise UsageError(f"merge needs at least two results files, got {len(runs)}")
     kinds = {run.kind for run in runs}
-    if len(kinds) > 1:
+    if len(kinds) > 1:  # load_results already refuses a non-perf file; records built in code are checked here
         raise UsageError(f"cannot merge results of different kinds: {sorted(kinds)}")
     labels = _unique_labels(runs)
     cases, collisions = _tagged_cases(runs, labels)

@@ -2,13 +2,15 @@
 
 A file holds the environment it was measured in, the backends measured, and one record per case::
 
-    {"schema": "prunebench-results", "schema_version": 1, "kind": "perf" | "conformance",
+    {"schema": "prunebench-results", "schema_version": 1, "kind": "perf",
      "created": "...", "environment": {...}, "backends": [{"name", "version", "source"}],
      "cases": [{"id", "backend", "device", "operation", "params": {...},
                 "stats": {"min", "median", "iqr", "mean", "rounds"},   # seconds
                 "peak_memory_bytes": int | null, "memory_method": str | null, "extra": {...}}]}
 
-Files are plain JSON (never pickles), so reading one cannot run code.
+Files are plain JSON (never pickles), so reading one cannot run code. Reading validates the whole
+document first (``harness.results_schema``): a file that loads is one whose numbers can be trusted to
+be finite, non-negative and one per case.
 """
 
 from __future__ import annotations
@@ -20,16 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import write_text_atomic
+from .results_schema import PERF, SCHEMA, SCHEMA_VERSION, ResultsError, validate_document
 
-SCHEMA = "prunebench-results"
-SCHEMA_VERSION = 1
-KINDS = ("perf", "conformance")
-CASE_KEYS = ("id", "backend", "device", "operation", "params", "stats", "peak_memory_bytes")
-STAT_KEYS = ("min", "median", "iqr", "mean", "rounds")
-
-
-class ResultsError(ValueError):
-    """A results file that cannot be used: unreadable, not JSON, or not of our schema."""
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "Case", "Results", "ResultsError", "load_results", "parse_results"]
+CASE_FIELDS = ("id", "backend", "device", "operation", "params", "stats", "peak_memory_bytes", "memory_method", "extra")
 
 
 @dataclass
@@ -57,6 +53,8 @@ class Case:
 
 @dataclass
 class Results:
+    """One run's results file: its kind, where it was measured, what was measured, and its cases."""
+
     kind: str
     environment: dict[str, Any]
     backends: list[dict[str, Any]]
@@ -82,57 +80,34 @@ def write_results(results: Results, path: str | Path) -> Path:
     return write_text_atomic(path, results.to_json())
 
 
-def _require(condition: bool, path: str, problem: str) -> None:
-    if not condition:
-        raise ResultsError(f"{path}: {problem}")
-
-
-def _parse_case(raw: object, path: str, index: int) -> Case:
-    where = f"cases[{index}]"
-    _require(isinstance(raw, dict), path, f"{where} is not an object")
-    missing = [key for key in CASE_KEYS if key not in raw]
-    _require(not missing, path, f"{where} lacks {missing}")
-    stats = raw["stats"]
-    _require(isinstance(stats, dict) and all(k in stats for k in STAT_KEYS), path, f"{where}.stats needs {STAT_KEYS}")
-    _require(
-        all(isinstance(stats[k], (int, float)) and stats[k] >= 0 for k in STAT_KEYS), path, f"{where}.stats not >= 0"
-    )
-    memory = raw["peak_memory_bytes"]
-    _require(memory is None or isinstance(memory, int), path, f"{where}.peak_memory_bytes must be an int or null")
-    known = {k: raw[k] for k in (*CASE_KEYS, "memory_method", "extra") if k in raw}
-    return Case(**known)
-
-
-def parse_results(text: str, path: str = "<text>") -> Results:
-    """Parse and validate a results document; every problem names the file and the bad part."""
+def parse_results(text: str, path: str = "<text>", kind: str = PERF) -> Results:
+    """Parse and validate a results document of ``kind``; every problem names the file and the bad part."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
         raise ResultsError(
             f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
         ) from None
-    _require(isinstance(document, dict), path, "top level is not an object")
-    _require(document.get("schema") == SCHEMA, path, f"schema is {document.get('schema')!r}, expected {SCHEMA!r}")
-    version = document.get("schema_version")
-    _require(
-        version == SCHEMA_VERSION, path, f"schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
-    )
-    _require(document.get("kind") in KINDS, path, f"kind {document.get('kind')!r} is not one of {KINDS}")
-    _require(isinstance(document.get("cases"), list), path, "'cases' is missing or not a list")
-    cases = [_parse_case(raw, path, index) for index, raw in enumerate(document["cases"])]
+    except RecursionError:
+        raise ResultsError(f"{path}: not usable JSON (nested too deeply to read)") from None
+    validate_document(document, path, kind)
+    cases = [Case(**{key: raw[key] for key in CASE_FIELDS if key in raw}) for raw in document["cases"]]
     return Results(
         kind=document["kind"],
-        environment=dict(document.get("environment") or {}),
-        backends=list(document.get("backends") or []),
+        environment=document["environment"],
+        backends=document["backends"],
         cases=cases,
-        created=str(document.get("created", "")),
+        created=document["created"],
         source=path,
     )
 
 
-def load_results(path: str | Path) -> Results:
+def load_results(path: str | Path, kind: str = PERF) -> Results:
+    """Read and validate the results file at ``path``, which must be of ``kind`` (perf unless said)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ResultsError(f"{path}: cannot read ({error.strerror})") from None
-    return parse_results(text, str(path))
+    except UnicodeDecodeError as error:
+        raise ResultsError(f"{path}: not UTF-8 text (byte {error.start}), expected a JSON results file") from None
+    return parse_results(text, str(path), kind)

@@ -1,7 +1,9 @@
 """Result tables: cases as rows, backends (or devices) as columns, ratios against a baseline column.
 
 Cells show the median time and the peak memory; each non-baseline column gets a ratio column
-(``time / baseline time``: below 1 is faster than the baseline).
+(``time / baseline time``: below 1 is faster than the baseline). When a run was measured on a busy
+machine (``harness.comparability.busy_warnings``) the table starts with a warning saying so, in the
+format's own way of writing a note; CSV stays data only, its cells neutralised against formulas.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Iterable
 
 from tabulate import tabulate
 
+from .comparability import busy_warnings
 from .errors import UsageError
-from .escaping import csv_cell, markdown_inline
+from .escaping import csv_cell, html_text, markdown_inline
 from .results import Case, Results
 
 FORMATS = {"md": "pipe", "github": "github", "html": "html", "latex": "latex", "csv": None}
@@ -78,6 +81,7 @@ def _time(case: Case | None) -> str:
 def render_table(runs: Iterable[Results], fmt: str = "md", pivot: str = "backend", baseline: str | None = None) -> str:
     if fmt not in FORMATS:
         raise UsageError(f"--format {fmt!r}: expected one of {sorted(FORMATS)}")
+    runs = list(runs)
     headers, rows = table_rows(runs, pivot, baseline)
     if FORMATS[fmt] is None:
         buffer = io.StringIO()
@@ -88,4 +92,14 @@ def render_table(runs: Iterable[Results], fmt: str = "md", pivot: str = "backend
     if fmt in ("md", "github"):  # tabulate's html and latex formats escape cells themselves
         headers = [markdown_inline(cell) for cell in headers]
         rows = [[markdown_inline(cell) if isinstance(cell, str) else cell for cell in row] for row in rows]
-    return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt]) + "\n"
+    notes = "".join(_note(warning, fmt) + "\n" for warning in busy_warnings(runs))
+    return notes + tabulate(rows, headers=headers, tablefmt=FORMATS[fmt]) + "\n"
+
+
+def _note(text: str, fmt: str) -> str:
+    """A warning line ahead of the table, inert in ``fmt`` (a file name or host is not markup)."""
+    if fmt == "html":
+        return f"<p><strong>warning:</strong> {html_text(text)}</p>"
+    if fmt == "latex":
+        return "% warning: " + " ".join(text.split())
+    return f"> **warning:** {markdown_inline(text)}\n"

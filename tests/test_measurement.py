@@ -85,12 +85,13 @@ def test_results_round_trip(tmp_path):
     ("text", "message"),
     [
         ("{not json", "not valid JSON"),
-        ('{"schema": "other"}', "schema is 'other'"),
+        ('{"schema": "other"}', 'schema is "other"'),
         ('{"schema": "prunebench-results", "schema_version": 99}', "schema_version 99 is not supported"),
-        ('{"schema": "prunebench-results", "schema_version": 1, "kind": "perf"}', "'cases' is missing"),
+        ('{"schema": "prunebench-results", "schema_version": 1, "kind": "perf"}', "created is missing"),
         (
-            '{"schema": "prunebench-results", "schema_version": 1, "kind": "perf", "cases": [{"id": "x"}]}',
-            "cases[0] lacks",
+            '{"schema": "prunebench-results", "schema_version": 1, "kind": "perf", "created": "", "environment": {},'
+            ' "backends": [], "cases": [{"id": "x"}]}',
+            "cases[0] (x): backend is missing",
         ),
     ],
 )
@@ -135,8 +136,8 @@ def test_compare_flags_an_injected_2x_slowdown(tmp_path):
     assert not compare_results(base, base, 0.1).regressions
 
 
-def test_compare_flags_memory_growth():
-    report = compare_results(_results(_case("a", 0.01, memory=1000)), _results(_case("a", 0.01, memory=3000)), 0.1)
+def test_compare_flags_memory_growth():  # beyond the noise band: tests/test_results_validation.py
+    report = compare_results(_results(_case("a", 0.01, memory=MIB)), _results(_case("a", 0.01, memory=3 * MIB)), 0.1)
     assert report.regressions and report.regressions[0].regressed(0.1) == ["memory"]
 
 

@@ -13,21 +13,36 @@ case by case, which spreads any drift of the machine over all of them alike.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import pytest
 
+from harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
 from harness.memory import memory_method, peak_memory_bytes
 from harness.timing import synchronize
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5
+RUN_START = pytest.StashKey[CpuSample]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prunebench performance")
     group.addoption("--perf-sizes", default=DEFAULT_SIZES, help="Linear weight sides, comma-separated (default 1024)")
     group.addoption("--perf-rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds per case (default 5)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The load sample before the first case (historic hook: also called when this conftest loads late)."""
+    config.stash[RUN_START] = CpuSample.now()
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """pytest-benchmark asks for machine_info as it saves, after the last case: the second load sample."""
+    start = config.stash.get(RUN_START, None)
+    if start is not None:
+        machine_info[MACHINE_INFO_KEY] = asdict(MachineLoad.between(start, CpuSample.now()))
 
 
 def perf_sizes(config: pytest.Config) -> list[int]:
