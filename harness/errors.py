@@ -28,3 +28,7 @@ class BackendUnavailableError(ImportError):
         self.backend = backend
         self.library = library
         self.extra = extra
+
+
+class NotApplicableError(Exception):
+    """The test means nothing for this backend (a differential check of the reference against itself)."""

@@ -1,61 +1,24 @@
-"""The conformance report a run leaves in its report directory: scoreboard (JSON, Markdown) and failures.
+"""The conformance report a run leaves in its report directory: the run's JSON, scoreboard and failures.
 
 For every failure the report gives what a user needs to reproduce it alone: the backend, the test id
-(which names the model / chain and configuration case), the seed it ran with, the first lines of the
-failure message, and a command to paste.
+(which names the model / chain and configuration case), the seed it ran with, the whole failure
+message, and a command to paste. Every string a backend controls is escaped (``harness.escaping``).
 """
 
 from __future__ import annotations
 
-import json
-import shlex
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tabulate import tabulate
 
 from .atomic import write_text_atomic
+from .conformance_results import ConformanceRun, write_conformance
 from .escaping import markdown_code, markdown_fence, markdown_inline
-from .scoreboard import OUTCOMES, Scoreboard
+from .failure import Failure
+from .outcome import OUTCOMES
+from .scoreboard import Scoreboard
 
-MESSAGE_LINES = 60
-"""The most lines of one failure's message a report keeps."""
-TAIL_LINES = 6
-"""The lines kept of a failure that has no ``E`` lines (a crash report): its end says what happened."""
-
-
-@dataclass(frozen=True)
-class Failure:
-    nodeid: str
-    backend: str
-    seed: int | None
-    message: str
-    backend_options: tuple[str, ...] = ()
-    """The options that load this backend again (``--backend=NAME``, or ``--check=MODULE:CLASS`` ...)."""
-
-    extra_options: tuple[str, ...] = ()
-    """Options the run had that change the outcome, e.g. ``--xfails=FILE`` (without it an XPASS would pass)."""
-
-    def command(self) -> str:
-        """A shell command that reruns exactly this test; every word is quoted for the shell."""
-        options = self.backend_options or (f"--backend={self.backend}",)
-        words = ["python", "-m", "pytest", self.nodeid, *options, "-p", "no:xdist", *self.extra_options]
-        return shlex.join(words)
-
-
-def failure_message(longrepr_text: str) -> str:
-    """The whole error of a failure (its ``E   ...`` lines), else its last lines when it has none.
-
-    Multi-line messages are kept whole (a hint on the third line is as much the product as the
-    first), up to ``MESSAGE_LINES``, after which the report says how many lines were left out.
-    """
-    lines = longrepr_text.splitlines()
-    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
-    chosen = errors or [line for line in lines if line.strip()][-TAIL_LINES:]
-    if len(chosen) > MESSAGE_LINES:
-        left_out = len(chosen) - MESSAGE_LINES
-        chosen = [*chosen[:MESSAGE_LINES], f"... ({left_out} more lines: rerun the command to see them)"]
-    return "\n".join(chosen)
+RESULTS_FILE = "conformance.json"
 
 
 def provenance_lines(backends: list[dict[str, str]], environment: dict[str, object]) -> list[str]:
@@ -90,7 +53,7 @@ def failures_markdown(failures: list[Failure]) -> str:
     lines = ["# Failures", ""]
     for failure in failures:
         lines += [
-            f"## {markdown_code(failure.nodeid)}",
+            f"## {markdown_code(failure.test)}",
             "",
             f"backend {markdown_code(failure.backend)}, seed {failure.seed} "
             "(from the test id: the command reproduces it)",
@@ -103,26 +66,21 @@ def failures_markdown(failures: list[Failure]) -> str:
     return "\n".join(lines)
 
 
-def write_report(
-    directory: str | Path,
-    scoreboard: Scoreboard,
-    failures: list[Failure],
-    backends: list[dict[str, str]] | None = None,
-    environment: dict[str, object] | None = None,
-    incomplete: str | None = None,
-) -> list[Path]:
-    """Scoreboard (JSON, Markdown) and failures; ``incomplete`` says why the run is not a whole one."""
+def stale_markdown(stale: list[str]) -> list[str]:
+    """The expected-failure entries that named no existing test: each one hides nothing, or hides a typo."""
+    if not stale:
+        return []
+    return ["## Stale expected failures", "", *(f"- {markdown_inline(entry)}" for entry in stale), ""]
+
+
+def write_report(directory: str | Path, run: ConformanceRun) -> list[Path]:
+    """The run's JSON document, scoreboard and failures; an incomplete run says so at the top of each."""
     target = Path(directory)
-    notice = f"**Incomplete: {incomplete}. These counts are not a passing run.**\n\n" if incomplete else ""
-    document = {
-        "incomplete": incomplete,
-        "backends": backends or [],
-        "environment": environment or {},
-        **scoreboard.as_dict(),
-        "failures": [asdict(f) | {"command": f.command()} for f in failures],
-    }
+    notice = f"**Incomplete: {run.incomplete}. These counts are not a passing run.**\n\n" if run.incomplete else ""
+    scoreboard = scoreboard_markdown(run.scoreboard, run.backends, run.environment)
+    stale = "\n".join(stale_markdown(run.stale_expected_failures))
     return [
-        write_text_atomic(target / "scoreboard.json", json.dumps(document, indent=2) + "\n"),
-        write_text_atomic(target / "scoreboard.md", notice + scoreboard_markdown(scoreboard, backends, environment)),
-        write_text_atomic(target / "failures.md", notice + failures_markdown(failures)),
+        write_conformance(run, target / RESULTS_FILE),
+        write_text_atomic(target / "scoreboard.md", notice + scoreboard + ("\n" + stale if stale else "")),
+        write_text_atomic(target / "failures.md", notice + failures_markdown(run.failures)),
     ]

@@ -1,11 +1,4 @@
-"""The conformance scoreboard: outcomes counted per backend and suite, rendered for the terminal.
-
-Outcomes: ``passed``, ``failed`` (errors in setup or teardown count too), ``crashed`` (the worker
-process died during the test: a segfault, ``os._exit``, the OOM killer), ``xfailed`` (an expected
-failure declared as data), ``xpassed``, ``unsupported`` (the backend lacks what the test needs),
-``not_applicable`` (the test means nothing for this backend, e.g. a differential check of the
-reference against itself) and ``skipped`` (anything else, e.g. a device this machine does not have).
-"""
+"""The conformance scoreboard: outcomes (``harness.outcome``) counted per backend and suite, rendered."""
 
 from __future__ import annotations
 
@@ -14,55 +7,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-OUTCOMES: tuple[str, ...] = (
-    "passed",
-    "failed",
-    "crashed",
-    "xfailed",
-    "xpassed",
-    "unsupported",
-    "not_applicable",
-    "skipped",
-)
-UNSUPPORTED_MARK = "unsupported:"
-NOT_APPLICABLE_MARK = "not applicable:"
-CRASH_MARK = "crashed while running"
-"""What pytest-xdist writes into the report it makes for a test whose worker process died."""
-
-
-def suite_of(nodeid: str) -> str:
-    """``suites/test_weight_norm.py::test_x[...]`` -> ``weight_norm``."""
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    stem = module.removesuffix(".py")
-    return stem.removeprefix("test_")
-
-
-def classify(
-    when: str,
-    outcome: str,
-    skip_reason: str | None,
-    wasxfail: bool,
-    crashed: bool = False,
-    strict_xpass: bool = False,
-) -> str | None:
-    """Map one pytest report phase to a scoreboard outcome, or None when the phase adds nothing.
-
-    A strict expected failure that passed fails the run (pytest reports it as failed), but it is
-    counted as *xpassed*: it means "fixed, update the expected-failures file", not "broken".
-    """
-    if outcome == "failed":
-        if strict_xpass:
-            return "xpassed"
-        return "crashed" if crashed else "failed"
-    if outcome == "skipped":
-        if wasxfail:
-            return "xfailed"
-        if skip_reason and UNSUPPORTED_MARK in skip_reason:
-            return "unsupported"
-        return "not_applicable" if skip_reason and NOT_APPLICABLE_MARK in skip_reason else "skipped"
-    if when == "call" and outcome == "passed":
-        return "xpassed" if wasxfail else "passed"
-    return None
+from .outcome import OUTCOMES
 
 
 @dataclass

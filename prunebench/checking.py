@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 import torch
 
-from harness.errors import UnsupportedError
 from harness.matrix import DTYPES, parse_devices, parse_dtypes
 from harness.subjects import Subject, subject_of
 from harness.xfails import builtin_xfails_file, load_xfails, match_xfail
@@ -36,14 +35,12 @@ class BoundCheck:
         return f"{self.check.name}-{self.device}-{self.dtype_name}"
 
     def __call__(self, subject: Subject) -> None:
-        """Run the check, seeded from its id; ``Unsupported`` becomes a skip that says so."""
+        """Run the check, seeded from its id; ``Unsupported`` propagates (the plugin reports it as unsupported)."""
         seed = zlib.crc32(f"{subject.name}-{self.id}".encode())
         torch.manual_seed(seed)
         random.seed(seed)
         try:
             self.check(subject, self.device, DTYPES[self.dtype_name])
-        except UnsupportedError as error:
-            pytest.skip(f"unsupported: {error}")
         except AssertionError:
             inherited = self._inherited_failure(subject)
             if inherited is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.report import failure_message
+from harness.failure import failure_message
 
 from .conftest import SUITES, run_suites
 
@@ -20,8 +20,10 @@ def test_report_lists_failures_with_reproduction(pytester, tmp_path):
         "8x8-n3]",
     )
     assert result.ret == 1
-    document = json.loads((report / "scoreboard.json").read_text())
-    assert document["cells"][0]["failed"] >= 1
+    document = json.loads((report / "conformance.json").read_text())
+    assert document["kind"] == "conformance" and document["scoreboard"]["cells"][0]["failed"] >= 1
+    failed = [r for r in document["records"] if r["outcome"] == "failed"]
+    assert failed and all(r["cell"]["suite"] == "nearly_diagonal" and r["cell"]["device"] == "cpu" for r in failed)
     failure = document["failures"][0]
     assert failure["backend"] == "broken-nd_band_strict" and isinstance(failure["seed"], int)
     assert "--backend=tests.broken.nd_band_strict" in failure["command"], failure["command"]
@@ -55,7 +57,8 @@ def test_reproduction_command_keeps_the_runs_xfails_files(pytester, tmp_path):
         "test_step_applies_update_mask",
     )
     assert result.ret == 1, result.stdout.str()
-    (failure,) = json.loads((report / "scoreboard.json").read_text())["failures"]
+    document = json.loads((report / "conformance.json").read_text())
+    (failure,) = document["failures"]
     assert f"--xfails={xfails}" in failure["command"], failure["command"]
-    (cell,) = json.loads((report / "scoreboard.json").read_text())["cells"]
+    (cell,) = document["scoreboard"]["cells"]
     assert (cell["xpassed"], cell["failed"]) == (1, 0), f"a strict XPASS is counted as xpassed: {cell}"

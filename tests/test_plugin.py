@@ -8,7 +8,7 @@ import textwrap
 import pytest
 import torch
 
-from harness.scoreboard import OUTCOMES
+from harness.outcome import OUTCOMES
 
 from .conftest import SUITES, run_suites
 
@@ -33,11 +33,15 @@ def test_scoreboard_counts_unsupported_per_suite(pytester):
     assert "backend 'partial' does not provide WeightNormSparsifier" in out, out
 
 
-def test_scoreboard_json_is_written(pytester):
-    path = pytester.path / "score.json"
-    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--scoreboard-json={path}")
+def test_results_json_is_written(pytester):
+    path = pytester.path / "run.json"
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--results-json={path}")
     assert result.ret == 0, result.stdout.str()
-    cells = json.loads(path.read_text())["cells"]
+    document = json.loads(path.read_text())
+    records = document["records"]
+    assert len(records) == 4 and {r["outcome"] for r in records} == {"passed"}, records
+    assert all(r["cell"]["backend"] == "reference" and r["duration_s"] >= 0 for r in records), records
+    cells = document["scoreboard"]["cells"]
     assert cells == [
         {
             "backend": "reference",

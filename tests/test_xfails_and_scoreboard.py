@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import UsageError
-from harness.plugin import backend_free_id
-from harness.scoreboard import Scoreboard, classify, suite_of
+from harness.cell import backend_free_id, seed_of, suite_of
+from harness.outcome import CRASHED_PHASE, OUTCOME_ATTRIBUTE, outcome_of
+from harness.scoreboard import Scoreboard
 from harness.xfails import builtin_xfails_file, load_xfails, match_xfail, parse_xfails
 
 
@@ -38,29 +39,47 @@ def test_matching(prefix, test_id, expected):
     assert entries[0].matched == int(expected)
 
 
+def _report(when: str, outcome: str, longrepr: object = None, **attributes: object) -> pytest.TestReport:
+    report = pytest.TestReport("m.py::t[b-cpu]", ("m.py", 1, "t"), {}, outcome, longrepr, when)
+    for name, value in attributes.items():
+        setattr(report, name, value)
+    return report
+
+
 @pytest.mark.parametrize(
-    ("when", "outcome", "reason", "wasxfail", "expected"),
+    ("when", "outcome", "attributes", "expected"),
     [
-        ("call", "passed", None, False, "passed"),
-        ("setup", "passed", None, False, None),
-        ("call", "failed", None, False, "failed"),
-        ("teardown", "failed", None, False, "failed"),
-        ("setup", "skipped", "unsupported: backend 'x' does not provide FPGMPruner", False, "unsupported"),
-        ("setup", "skipped", "cuda: no CUDA GPU", False, "skipped"),
-        ("call", "skipped", "known bug", True, "xfailed"),
-        ("call", "passed", None, True, "xpassed"),
+        ("call", "passed", {}, "passed"),
+        ("setup", "passed", {}, None),
+        ("call", "failed", {}, "failed"),
+        ("teardown", "failed", {}, "failed"),
+        ("setup", "skipped", {OUTCOME_ATTRIBUTE: "unsupported"}, "unsupported"),
+        ("setup", "skipped", {OUTCOME_ATTRIBUTE: "not_applicable"}, "not_applicable"),
+        ("setup", "skipped", {}, "skipped"),
+        ("call", "skipped", {"wasxfail": "known bug"}, "xfailed"),
+        ("call", "passed", {"wasxfail": "known bug"}, "xpassed"),
+        ("call", "failed", {OUTCOME_ATTRIBUTE: "xpassed"}, "xpassed"),
+        (CRASHED_PHASE, "failed", {}, "crashed"),
     ],
 )
-def test_classify(when, outcome, reason, wasxfail, expected):
-    assert classify(when, outcome, reason, wasxfail) == expected
+def test_outcome_of(when, outcome, attributes, expected):
+    assert outcome_of(_report(when, outcome, **attributes)) == expected
 
 
-def test_strict_xpass_counts_as_xpassed_not_failed():
-    assert classify("call", "failed", None, False, strict_xpass=True) == "xpassed"
+def test_skip_reasons_are_not_read_for_outcomes():
+    """A skip whose message merely says "unsupported:" is a plain skip: only the harness's record counts."""
+    looks_unsupported = _report("setup", "skipped", ("m.py", 1, "Skipped: unsupported: lacks X"))
+    assert outcome_of(looks_unsupported) == "skipped"
+
+
+def test_seeds_do_not_depend_on_backend_or_device():
+    ids = [backend_free_id("m.py::t[torch-cpu-float32-x]", "torch", "cpu"), "m.py::t[float32-x]"]
+    assert ids[0] == "m.py::t[cpu-float32-x]"
+    assert seed_of("m.py::t[float32-x]") == seed_of(ids[1])
 
 
 def test_suite_of_strips_path_and_prefix():
-    assert suite_of("suites/sub/test_weight_norm.py::test_x[a]") == "weight_norm"
+    assert suite_of("suites/sub/test_weight_norm.py") == "weight_norm"
 
 
 def test_scoreboard_render_lists_reasons():
@@ -120,11 +139,6 @@ def test_bad_includes_are_usage_errors(tmp_path, text, message):
     mine.write_text(text)
     with pytest.raises(UsageError, match=message):
         load_xfails(mine)
-
-
-def test_not_applicable_is_its_own_outcome():
-    assert classify("setup", "skipped", "not applicable: the reference is the oracle", False) == "not_applicable"
-    assert classify("setup", "skipped", "unsupported: no WandaSparsifier", False) == "unsupported"
 
 
 def test_a_backend_that_passes_nothing_is_flagged():

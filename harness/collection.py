@@ -1,0 +1,44 @@
+"""How the plugin parametrizes and selects tests: backend x subject pairs, and what a ``check`` run keeps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .backend import Backend
+from .subjects import subjects_of_backend
+
+
+def subject_params(kind: str, backends: list[Backend]) -> list[Any]:
+    """(backend, subject) pairs for a test of the generic checks: the ``--check`` class, or each rule class
+    of the test's kind a backend provides (a backend with none: one pair with no subject, *unsupported*)."""
+    params = []
+    for backend in backends:
+        if backend.subject is not None:
+            subjects = [backend.subject] if backend.subject.kind == kind else []
+        else:
+            subjects = subjects_of_backend(backend, kind)
+        for subject in subjects:  # under --check the backend is the subject: name it once
+            name = subject.name if backend.subject is not None else f"{backend.name}-{subject.name}"
+            params.append(pytest.param(backend, subject, id=name))
+        if not subjects and backend.subject is None:
+            params.append(pytest.param(backend, None, id=f"{backend.name}-none"))
+    return params
+
+
+def applies_to_check(item: pytest.Item, backend: Backend) -> bool:
+    """In a ``prunebench check`` run: the generic checks, and the tests of the rule named by ``--like``."""
+    marker = item.get_closest_marker("subjects")
+    if marker is not None:
+        return marker.args[0] == backend.subject.kind
+    return bool(required_names(item)) and not missing_names(item, backend)
+
+
+def required_names(item: pytest.Item) -> list[str]:
+    return [name for marker in item.iter_markers("requires") for name in marker.args]
+
+
+def missing_names(item: pytest.Item, backend: Backend) -> list[str]:
+    """The names the test needs (``@pytest.mark.requires``) that the backend does not provide."""
+    return [name for name in required_names(item) if not backend.provides(name)]
