@@ -196,6 +196,39 @@ ZOO: tuple[ZooModel, ...] = (
 ZOO_BY_NAME: dict[str, ZooModel] = {m.name: m for m in ZOO}
 
 
+NORM_SPREAD = 0.1
+"""Spread of the drawn normalisation parameters and statistics around their identity values."""
+
+
+def _norm_like(module: nn.Module) -> bool:
+    """A leaf module with a 1-D ``weight`` that is no Linear / Conv2d / Embedding: BatchNorm, LayerNorm, RMSNorm."""
+    weight = getattr(module, "weight", None)
+    layer = isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding))
+    return not layer and isinstance(weight, nn.Parameter) and weight.dim() == 1 and not list(module.children())
+
+
+@torch.no_grad()
+def _draw_untrained_defaults(model: nn.Module) -> None:
+    """Give every layer torch's default init and every normalisation random parameters and statistics.
+
+    ``transformers`` initialises for training from scratch: biases 0, norms at identity (weight 1,
+    bias 0, BatchNorm mean 0 / var 1) and weights of std 0.02, so a deep net's logits vanish (MobileNetV2's
+    come out ~1e-33) and every check comparing outputs would pass whatever a pruner does. A trained model
+    has nonzero biases and norm shifts, which is what bias folding and normalisation coupling must get
+    right; so do these.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
+            module.reset_parameters()
+        elif _norm_like(module):
+            module.weight.copy_(1 + NORM_SPREAD * torch.randn_like(module.weight))
+            if isinstance(getattr(module, "bias", None), nn.Parameter):
+                module.bias.copy_(NORM_SPREAD * torch.randn_like(module.bias))
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+            module.running_mean.copy_(NORM_SPREAD * torch.randn_like(module.running_mean))
+            module.running_var.uniform_(1 - 5 * NORM_SPREAD, 1 + 5 * NORM_SPREAD)
+
+
 def build_model(record: ZooModel, seed: int = 0) -> nn.Module:
     """The record's model (wrapped in ``Logits``) with weights drawn from ``seed``, in eval mode.
 
@@ -204,6 +237,7 @@ def build_model(record: ZooModel, seed: int = 0) -> nn.Module:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = Logits(record.build())
+        _draw_untrained_defaults(model)
     return model.eval()
 
 
