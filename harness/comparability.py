@@ -47,11 +47,12 @@ def differences(runs: list[tuple[str, Results]], keys: tuple[str, ...]) -> list[
 
 def busy_warnings(runs: list[Results]) -> list[str]:
     """One line per machine that recorded a busy run, naming the file, the machine and why."""
-    lines = []
+    lines: list[str] = []
     for run in runs:
         for label, environment in machine_environments(run):
             reasons = busy_reasons(environment)
-            if reasons:
-                where = f"{run.source} ({label})" if run.source else label
-                lines.append(f"{where} was measured on a busy machine: {'; '.join(reasons)}")
+            where = f"{run.source} (host {label})" if run.source else f"this run (host {label})"
+            line = f"{where} was measured on a busy machine: {'; '.join(reasons)}"
+            if reasons and line not in lines:  # a file compared with itself is one warning
+                lines.append(line)
     return lines

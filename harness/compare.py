@@ -155,7 +155,7 @@ def compare_results(base: Results, new: Results, threshold: float) -> Comparison
     if not common:
         raise ResultsError(
             f"{new.source or 'new'}: no case (id, backend, device) in common with {base.source or 'base'} "
-            f"({len(base_cases)} and {len(new_cases)} cases): nothing to compare"
+            f"(base has {len(base_cases)} cases, new {len(new_cases)}): nothing to compare"
         )
     return Comparison(
         changes=[Change(key, base_cases[key], new_cases[key]) for key in common],

@@ -281,14 +281,16 @@ def test_compare_warns_when_either_run_was_busy(tmp_path, capsys):
     busy = write_results(_run(_case("a"), environment=_environment(load=BUSY)), tmp_path / "busy.json")
     assert main(["compare", str(busy), str(base)]) == 0
     captured = capsys.readouterr()
-    expected = f"{busy} (vm) was measured on a busy machine: load average 3.7 on 2 cores at the start"
+    expected = f"{busy} (host vm) was measured on a busy machine: load average 3.7 on 2 cores at the start"
     assert expected in captured.err and expected in captured.out, captured
+    assert main(["compare", str(busy), str(busy)]) == 0
+    assert capsys.readouterr().err.count("busy machine") == 1, "a file compared with itself is one warning"
 
 
 def test_perf_table_warns_when_the_machine_was_busy():
     busy = _run(_case("a"), environment=_environment(load=BUSY))
     busy.source = "perf.json"
-    for fmt, opening in (("md", "> **warning:** perf.json (vm) was measured on a busy machine"), ("html", "<p>")):
+    for fmt, opening in (("md", "> **warning:** perf.json (host vm) was measured on a busy machine"), ("html", "<p>")):
         assert render_table([busy], fmt).startswith(opening), render_table([busy], fmt)
     assert "warning" not in render_table([_run(_case("a"))], "md")
     assert "warning" not in render_table([busy], "csv"), "CSV stays data only"
