@@ -226,9 +226,17 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> Non
 
 @contextmanager
 def must_raise(expected: type[BaseException] | tuple[type[BaseException], ...], symptom: str) -> Iterator[None]:
-    """Like ``pytest.raises``, but a missing error fails with ``symptom`` rather than "DID NOT RAISE"."""
+    """Like ``pytest.raises``, but a missing error fails with ``symptom`` rather than "DID NOT RAISE".
+
+    ``expected`` names the error the contract specifies; another error fails the check with ``symptom``
+    and the error it was (``Exception`` would let a call that always raises pass).
+    """
+    if expected is Exception or expected is BaseException:
+        raise TypeError("must_raise needs the error the contract specifies, not Exception")
     try:
         yield
     except expected:
         return
+    except Exception as other:
+        pytest.fail(f"{symptom} (it raised {type(other).__name__}: {other})", pytrace=False)
     pytest.fail(symptom, pytrace=False)
