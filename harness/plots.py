@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from .results import Case, Results
+from .results import Case, Results, cases_of
 
 
 def _pyplot():
@@ -85,5 +85,5 @@ def plot_speedups(cases: list[Case], baseline: str, directory: Path) -> list[Pat
 def plot_results(runs: list[Results], directory: str | Path, baseline: str) -> list[Path]:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
-    cases = [case for run in runs for case in run.cases]
+    cases = cases_of(runs)
     return plot_latency_vs_size(cases, target) + plot_speedups(cases, baseline, target)

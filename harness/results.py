@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,17 @@ from typing import Any
 from .atomic import write_text_atomic
 from .results_schema import PERF, SCHEMA, SCHEMA_VERSION, ResultsError, validate_document
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "Case", "Results", "ResultsError", "load_results", "parse_results"]
+__all__ = [
+    "SCHEMA",
+    "SCHEMA_VERSION",
+    "Case",
+    "Results",
+    "ResultsError",
+    "cases_of",
+    "load_results",
+    "parse_results",
+    "write_results",
+]
 CASE_FIELDS = ("id", "backend", "device", "operation", "params", "stats", "peak_memory_bytes", "memory_method", "extra")
 
 
@@ -111,3 +122,24 @@ def load_results(path: str | Path, kind: str = PERF) -> Results:
     except UnicodeDecodeError as error:
         raise ResultsError(f"{path}: not UTF-8 text (byte {error.start}), expected a JSON results file") from None
     return parse_results(text, str(path), kind)
+
+
+def cases_of(runs: Iterable[Results]) -> list[Case]:
+    """Every case of ``runs``, refusing one (id, backend, device) found in two files.
+
+    A table cell or a plot point holds one number: two would silently show one and hide the other.
+    ``prunebench merge`` is the way to keep both (it tells them apart by machine).
+    """
+    sources: dict[tuple[str, str, str], str] = {}
+    cases = []
+    for run in runs:
+        for case in run.cases:
+            if case.key() in sources:
+                raise ResultsError(
+                    f"{run.source or 'a run'}: case {case.id} on {case.backend}/{case.device} is also in "
+                    f"{sources[case.key()]}: expected each (id, backend, device) in one file "
+                    f"(prunebench merge keeps both, side by side)"
+                )
+            sources[case.key()] = run.source or "another run"
+            cases.append(case)
+    return cases

@@ -17,7 +17,7 @@ from tabulate import tabulate
 from .comparability import busy_warnings
 from .errors import UsageError
 from .escaping import csv_cell, html_text, markdown_inline
-from .results import Case, Results
+from .results import Case, Results, cases_of
 
 FORMATS = {"md": "pipe", "github": "github", "html": "html", "latex": "latex", "csv": None}
 PIVOTS = ("backend", "device")
@@ -51,9 +51,8 @@ def table_rows(
     if pivot not in PIVOTS:
         raise UsageError(f"--by {pivot!r}: expected one of {PIVOTS}")
     cells: dict[tuple[str, str], dict[str, Case]] = {}
-    for run in runs:
-        for case in run.cases:
-            cells.setdefault(_row_key(case, pivot), {})[getattr(case, pivot)] = case
+    for case in cases_of(runs):
+        cells.setdefault(_row_key(case, pivot), {})[getattr(case, pivot)] = case
     columns = sorted({column for row in cells.values() for column in row})
     if baseline is not None and baseline not in columns:
         raise UsageError(f"baseline {baseline!r} is not among the {pivot}s in these results: {columns}")

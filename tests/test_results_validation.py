@@ -200,6 +200,15 @@ def test_files_without_a_common_case_are_an_error_not_a_pass(tmp_path, capsys):
     assert "no case (id, backend, device) in common" in capsys.readouterr().err
 
 
+def test_table_or_plot_of_two_files_holding_the_same_case_is_an_error(tmp_path, capsys):
+    first = write_results(_run(_case("a", 0.01)), tmp_path / "first.json")
+    second = write_results(_run(_case("a", 0.05)), tmp_path / "second.json")
+    for command in (["table"], ["plot", "-o", str(tmp_path / "plots")]):
+        assert main([*command[:1], str(first), str(second), *command[1:]]) == RESULTS_EXIT
+        err = capsys.readouterr().err
+        assert f"{second}: case a on reference/cpu is also in {first}" in err and err.count("\n") == 1, err
+
+
 def test_valid_files_still_load_and_round_trip(tmp_path):
     original = _run(_case("a"), _case("b", memory=None), _case("a", backend="torch"))
     loaded = load_results(write_results(original, tmp_path / "run.json"))
