@@ -62,3 +62,17 @@ def test_reproduction_command_keeps_the_runs_xfails_files(pytester, tmp_path):
     assert f"--xfails={xfails}" in failure["command"], failure["command"]
     (cell,) = document["scoreboard"]["cells"]
     assert (cell["xpassed"], cell["failed"]) == (1, 0), f"a strict XPASS is counted as xpassed: {cell}"
+
+
+def test_stale_expected_failures_are_in_the_report_files(pytester, tmp_path):
+    """A stale entry hides nothing (or hides a typo): the report says so, not only pytest's warning summary."""
+    xfails = tmp_path / "mine.xfails"
+    xfails.write_text("test_step.py::test_renamed_long_ago[ | library bug: gone\n")
+    report = tmp_path / "report"
+    result = run_suites(pytester, str(SUITES / "test_step.py"), f"--xfails={xfails}", f"--report-dir={report}")
+    assert result.ret == 0, result.stdout.str()
+    document = json.loads((report / "conformance.json").read_text())
+    (stale,) = document["stale_expected_failures"]
+    assert stale.startswith("test_step.py::test_renamed_long_ago[") and "mine.xfails:1" in stale, stale
+    scoreboard = (report / "scoreboard.md").read_text()
+    assert "## Stale expected failures" in scoreboard and "test_renamed_long_ago\\[" in scoreboard, scoreboard
