@@ -128,6 +128,10 @@ MALFORMED = {
     "duplicate_case": (_duplicate_first_case, "cases[2] (a on reference/cpu) repeats cases[0]"),
     # the other kind, or none of ours
     "conformance_file": (_set(("kind",), "conformance"), 'is a conformance results file (kind "conformance")'),
+    "conformance_schema": (
+        lambda d: d.update(schema="prunebench-conformance", kind="conformance"),  # harness.conformance_results' own
+        'is a conformance results file (kind "conformance")',
+    ),
     "unknown_kind": (_set(("kind",), "bench"), 'kind is "bench", expected "perf"'),
     "foreign_schema": (_set(("schema",), "pytest-benchmark"), 'schema is "pytest-benchmark", expected'),
 }
