@@ -75,6 +75,8 @@ try:
 except ImportError as error:
     raise BackendUnavailableError("torch-pruning", "torch-pruning", "torch-pruning", error) from error
 
+from .torch_pruning_plan import plan_pruned_rows, refuse_grouped_query_attention, update_attention_sizes
+
 
 def _installed_version() -> str:
     """The torch-pruning distribution's version; ``__version__`` only where the metadata is missing."""
@@ -243,19 +245,20 @@ def _dependency_graph(model: nn.Module, example_inputs: tuple[Any, ...]) -> tp.D
         return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
 
 
-def _coupled_layers(graph: tp.DependencyGraph, layer: _MaskedLayer) -> Iterator[tuple[nn.Module, list[int]]]:
+def _coupled_layers(graph: tp.DependencyGraph, layer: _MaskedLayer) -> Iterator[tuple[nn.Module, list[int], bool]]:
     """Other Linear/Conv2d/LSTM layers whose *output* rows Torch-Pruning removes with ``layer``'s, and which.
 
     Such coupling comes from ops that tie channels together (a residual add, a concat feeding a
-    split); a depthwise convolution after ``layer`` is skipped: its channels follow its input's.
+    split). The third item says the coupling is a depthwise convolution after ``layer``, whose
+    channels follow its input's: removed with ``layer``'s rows whatever its own mask says.
     """
     group = graph.get_pruning_group(layer.module, _out_channel_pruning_fn(layer.module), layer.pruned)
     for dep, idxs in group:
         target = dep.target.module
         if target is layer.module or not isinstance(target, _STRUCTURED_MODULES):
             continue
-        if graph.is_out_channel_pruning_fn(dep.handler) and dep.handler != tp.prune_depthwise_conv_out_channels:
-            yield target, sorted(idxs)
+        if graph.is_out_channel_pruning_fn(dep.handler):
+            yield target, sorted(idxs), dep.handler == tp.prune_depthwise_conv_out_channels
 
 
 def _independent_layers(graph: tp.DependencyGraph, layers: list[_MaskedLayer]) -> list[_MaskedLayer]:
@@ -271,8 +274,12 @@ def _independent_layers(graph: tp.DependencyGraph, layers: list[_MaskedLayer]) -
     for layer in layers:
         if id(layer.module) in covered:
             continue
-        for target, idxs in _coupled_layers(graph, layer):
+        for target, idxs, depthwise in _coupled_layers(graph, layer):
             partner = by_module.get(id(target))
+            if depthwise:  # removed with this layer's rows; pruned again on its own only when it masks others
+                if partner is not None and partner.pruned == idxs:
+                    covered.add(id(target))
+                continue
             if partner is None or partner.pruned != idxs:
                 masked = "no mask" if partner is None else f"its mask (rows {partner.pruned})"
                 raise ValueError(
@@ -300,6 +307,17 @@ class BaseStructuredSparsifier(_TorchBaseSparsifier):
                 "finds what each pruned layer feeds by tracing the model"
             )
         super().__init__(dict(defaults or {}))
+
+    def prepare(
+        self, model: nn.Module, config: list[dict[str, Any]] | None, *, example_inputs: Sequence[Any] | None = None
+    ) -> None:
+        """torch's ``prepare``; ``example_inputs`` (positional inputs) switches ``SaliencyPruner`` to planned masks.
+
+        With example inputs, ``step()`` masks what Torch-Pruning's own pruner plans for whole coupled groups
+        (``torch_pruning_plan``), and ``prune()`` traces with them when called without its own.
+        """
+        self._example_inputs = None if example_inputs is None else _as_inputs(example_inputs)
+        super().prepare(model, config)
 
     def make_config_from_model(self, model: nn.Module, SUPPORTED_MODULES: object = None) -> None:  # noqa: N803 (torch's name)
         self.config = _structured_config(model)
@@ -361,18 +379,25 @@ class BaseStructuredSparsifier(_TorchBaseSparsifier):
         """
         if getattr(self, "model", None) is None:
             raise RuntimeError("prune() needs a prepared model: call prepare(model, config) first")
+        example_inputs = example_inputs if example_inputs is not None else getattr(self, "_example_inputs", None)
         if example_inputs is None:
             example_inputs = derive_example_inputs(self.model)
-        elif isinstance(example_inputs, torch.Tensor):
-            example_inputs = (example_inputs,)  # Torch-Pruning would unpack a bare tensor along dim 0
+        example_inputs = _as_inputs(example_inputs)
+        refuse_grouped_query_attention(self.model)
         layers = [layer for layer in self._masked_layers() if layer.pruned]
         self._bake_masks()
-        graph = _dependency_graph(self.model, tuple(example_inputs))
+        graph = _dependency_graph(self.model, example_inputs)
         for index, layer in enumerate(_independent_layers(graph, layers)):
             if index:  # the previous group changed the model: trace it again
-                graph = _dependency_graph(self.model, tuple(example_inputs))
+                graph = _dependency_graph(self.model, example_inputs)
             graph.get_pruning_group(layer.module, _out_channel_pruning_fn(layer.module), layer.pruned).prune()
+            update_attention_sizes(self.model)  # before the next trace: a forward reshapes with them
         return self.model
+
+
+def _as_inputs(example_inputs: torch.Tensor | Sequence[Any]) -> tuple[Any, ...]:
+    """Positional inputs as a tuple: Torch-Pruning would unpack a bare tensor along dim 0."""
+    return (example_inputs,) if isinstance(example_inputs, torch.Tensor) else tuple(example_inputs)
 
 
 def _check_sparsity_level(level: object, where: str) -> float:
@@ -414,6 +439,30 @@ class SaliencyPruner(BaseStructuredSparsifier):
         saliency = _ROW_L1(_one_layer_group(module))
         count = int(mask.numel() * level)
         mask[torch.topk(saliency.to(mask.device), count, largest=False).indices] = False
+
+    def step(self, *args: Any, **kwargs: Any) -> None:
+        """Per-layer masks; after ``prepare(..., example_inputs=...)``, the masks Torch-Pruning plans for whole groups.
+
+        The planned mode takes one ``sparsity_level`` for the model (Torch-Pruning's ``pruning_ratio``).
+        """
+        if getattr(self, "_example_inputs", None) is None:
+            super().step(*args, **kwargs)
+        elif self.enable_mask_update:
+            self._apply_planned_masks()
+
+    def _apply_planned_masks(self) -> None:
+        groups = [g for g in self.groups if g["tensor_name"] == "weight"]
+        levels = {_check_sparsity_level(g["sparsity_level"], f" for {g['tensor_fqn']!r}") for g in groups}
+        if len(levels) != 1:
+            raise NotImplementedError(
+                f"planned masks take one sparsity_level for the model (Torch-Pruning's pruning_ratio), got {levels}"
+            )
+        fqns = [g["module_fqn"] for g in groups]
+        rows = plan_pruned_rows(self.model, fqns, self._example_inputs, levels.pop())
+        for group in groups:
+            mask = group["module"].parametrizations.weight[0].mask
+            mask.fill_(True)
+            mask[rows[group["module_fqn"]]] = False
 
 
 def _l1_distance(rows: torch.Tensor) -> torch.Tensor:
