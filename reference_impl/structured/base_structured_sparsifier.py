@@ -38,6 +38,7 @@ from ..config import drop_repeated_tensors
 from ..fake_sparsity import FakeStructuredSparsity
 from ..validation import meta_tensor_names
 from .bias import attach_bias_handling, restore_bias
+from .graph import CaptureError, GraphPruning, check_example_inputs, release_channel_hooks
 from .masks import (
     STRUCTURED_MODULES,
     check_structured_tensor,
@@ -67,16 +68,59 @@ class BaseStructuredSparsifier(BaseSparsifier):
             )
         super().__init__(defaults)
         self.traced: GraphModule | None = None
+        self.graph: GraphPruning | None = None
+        self.unpruned_layers: dict[str, str] = {}
 
-    def prepare(self, model: nn.Module, config: Sequence[Mapping[str, Any]] | None) -> None:
+    def prepare(
+        self, model: nn.Module, config: Sequence[Mapping[str, Any]] | None, *, example_inputs: Any = None
+    ) -> None:
         """Attach row masks (all rows kept) to the configured tensors of ``model``, in place.
 
         ``config=None`` masks every Linear and Conv2d weight and every LSTM's ``weight_ih_l<k>`` and
         ``weight_hh_l<k>``, at any depth.
+
+        ``example_inputs`` (a tuple of positional inputs) matters only for a model ``torch.fx`` cannot
+        trace: the model is then captured with ``torch.export`` and its layers planned in groups that
+        must lose the same channels (``graph``); ``step()`` masks each group as one and
+        ``unpruned_layers`` names every configured layer that must stay whole, and why.
         """
         if config is None and isinstance(model, nn.Module):
             config = drop_repeated_tensors(model, default_structured_config(model))
+        inputs = None if example_inputs is None else check_example_inputs(example_inputs)
         super().prepare(model, config)
+        self.graph, self.unpruned_layers = None, {}
+        if inputs is not None and not _fx_traceable(model):
+            self.graph = GraphPruning.plan_for(model, inputs, self._prune_bias_of(), channel_hooks=True)
+            self.unpruned_layers = dict(self.graph.plan.unpruned)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("graph", None)
+        self.__dict__.setdefault("unpruned_layers", {})
+
+    def _prune_bias_of(self) -> dict[str, bool]:
+        """Module fqn -> ``prune_bias`` of every configured Linear / Conv2d."""
+        return {g["module_fqn"]: bool(g.get("prune_bias", True)) for g in self.groups}
+
+    def row_scores(self, module: nn.Module, tensor_name: str, settings: Mapping[str, Any]) -> torch.Tensor | None:
+        """Per-row importance (higher is kept) that graph-planned groups sum per unit; None: use votes.
+
+        A subclass whose rule is a per-row score returns it; without one, a group's units are ranked
+        by how many of their rows the subclass's own ``update_mask`` keeps.
+        """
+        return None
+
+    def step(self, use_path: bool = True) -> None:
+        """Recompute masks; for a graph-planned model, one decision per group of coupled layers."""
+        if self.graph is None or not self.enable_mask_update:
+            return super().step(use_path)
+        on_meta = [g["tensor_fqn"] for g in self.groups if _on_meta(g["module"], g["tensor_name"])]
+        if on_meta:
+            return super().step(use_path)  # raises the base class's error naming them
+        settings_of = {g["module_fqn"]: g for g in self.groups}
+        with torch.no_grad():
+            self.graph.step(settings_of, self.row_scores, self.update_mask)
+        return None
 
     def validate_group(self, group: Mapping[str, Any]) -> None:
         check_structured_tensor(group["module"], group["tensor_name"], group["tensor_fqn"])
@@ -140,11 +184,13 @@ class BaseStructuredSparsifier(BaseSparsifier):
 
     def squash_mask(self, *args: Any, **kwargs: Any) -> None:
         """Bake masks into the weights and masked biases back into ``bias``; no hooks remain."""
+        if self.model is not None:
+            release_channel_hooks(self.model)
         for module in {id(group["module"]): group["module"] for group in self.groups}.values():
             restore_bias(module)
         super().squash_mask(*args, **kwargs)
 
-    def prune(self) -> GraphModule:
+    def prune(self, example_inputs: Any = None) -> GraphModule | nn.Module:
         """Trace the model and physically remove every masked row and the inputs that consumed it.
 
         Returns the pruned ``GraphModule``; its submodules are the prepared model's own, shrunk in
@@ -153,6 +199,11 @@ class BaseStructuredSparsifier(BaseSparsifier):
         ``NotImplementedError``) naming the fx node, before anything is modified. After
         ``prepare(model, [])`` it returns the traced model unchanged; a model on the meta device is a
         ``ValueError`` (no mask values to read).
+
+        A model ``torch.fx`` cannot trace is pruned through its ``torch.export`` graph instead
+        (``example_inputs`` here or at ``prepare``) and returned itself, shrunk in place: every group
+        whose masks remove whole units loses them; every other configured layer keeps its shape (its
+        masks baked in) and is listed in ``unpruned_layers`` with the reason, and warned about.
         """
         if self.model is None:
             raise RuntimeError("prune() needs a prepared model: call prepare(model, config) first")
@@ -170,10 +221,35 @@ class BaseStructuredSparsifier(BaseSparsifier):
                 "prune() found no row masks on the prepared model: it was already pruned or squashed; "
                 "call prepare(model, config) again to prune it further"
             )
-        traced = trace(self.model)
-        prune_traced(traced, masked)
-        self.traced = traced
-        return traced
+        inputs = None if example_inputs is None else check_example_inputs(example_inputs)
+        if self.graph is None:
+            try:
+                traced = trace(self.model)
+            except Exception as error:  # whatever symbolic tracing trips on, export may still capture
+                self.graph = self._late_graph(inputs, error)
+            else:
+                prune_traced(traced, masked)
+                self.traced = traced
+                return traced
+        return self._prune_graph(list(masked))
+
+    def _late_graph(self, inputs: tuple | None, fx_error: Exception) -> GraphPruning:
+        """A graph plan made at ``prune()``: BatchNorm outputs were not zeroed, so fewer groups are exact."""
+        if inputs is None:
+            raise ValueError(
+                f"prune(): torch.fx cannot trace {type(self.model).__name__} ({type(fx_error).__name__}: "
+                f"{str(fx_error).splitlines()[0] if str(fx_error) else ''}); pass example_inputs=(...) to "
+                "prepare() (best: step() then keeps coupled layers consistent) or to prune()"
+            ) from fx_error
+        try:
+            return GraphPruning.plan_for(self.model, inputs, self._prune_bias_of(), channel_hooks=False)
+        except CaptureError as error:
+            raise ValueError(f"prune(): neither torch.fx nor torch.export can capture the model: {error}") from error
+
+    def _prune_graph(self, masked: list[str]) -> nn.Module:
+        graph, self.graph = self.graph, None
+        self.unpruned_layers = graph.prune(self.model, masked)
+        return self.model
 
     def _masked_modules(self) -> dict[str, nn.Module]:
         """fqn -> module for every group module that still carries a row mask."""
@@ -183,3 +259,12 @@ class BaseStructuredSparsifier(BaseSparsifier):
             if masked_tensor_names(module):
                 masked.setdefault(group["module_fqn"], module)
         return masked
+
+
+def _fx_traceable(model: nn.Module) -> bool:
+    """Whether ``torch.fx`` symbolic tracing, which ``prune()`` prefers, works on ``model``."""
+    try:
+        trace(model)
+    except Exception:  # any tracing failure: data-dependent control flow, int(Proxy), ...
+        return False
+    return True

@@ -57,6 +57,10 @@ class SaliencyPruner(BaseStructuredSparsifier):
         super().validate_group(group)
         check_sparsity_level(group)
 
+    def row_scores(self, module: nn.Module, tensor_name: str, settings: Mapping[str, Any]) -> torch.Tensor:
+        """Each row's L1 saliency, which a graph-planned group sums per unit."""
+        return row_saliency(getattr(module, tensor_name))
+
     def update_mask(self, module: nn.Module, tensor_name: str, sparsity_level: float, **kwargs: Any) -> None:
         mask = row_mask_parametrization(module, tensor_name).mask
         clear_lowest(mask, row_saliency(getattr(module, tensor_name)), int(mask.numel() * sparsity_level))

@@ -1,0 +1,136 @@
+"""Graph-based structured pruning, for models ``torch.fx.symbolic_trace`` cannot trace.
+
+``GraphPruning`` is what ``BaseStructuredSparsifier`` holds for such a model: the plan made from a
+``torch.export`` capture (``capture``, ``flow``, ``groups``), the masks it keeps consistent
+(``masking``), and ``prune()``, which decides each group's fate, checks it on a copy (``verify``)
+and shrinks the original module in place (``apply``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..masks import keep_of, row_mask_parametrization
+from .apply import Cuts, add_cuts, apply_cuts, bake
+from .capture import CaptureError, capture, check_example_inputs
+from .copies import plain_copy
+from .groups import GraphPlan, PruneGroup, plan_groups
+from .masking import RowScores, attach_channel_hooks, release_channel_hooks, step_plan
+from .verify import EvalMode, failure, masked_outputs
+
+__all__ = ["CaptureError", "GraphPruning", "check_example_inputs", "release_channel_hooks"]
+
+Drop = tuple[PruneGroup, torch.Tensor]
+"""A group and the indices of the units it loses."""
+
+
+def _unit_keep(group: PruneGroup, module: nn.Module) -> torch.Tensor | None:
+    """Per unit: True kept, False dropped; None when some unit is only partly masked."""
+    keep = keep_of(row_mask_parametrization(module, "weight").mask).reshape(group.units, -1)
+    whole = keep.all(1) | ~keep.any(1)
+    return keep.all(1).cpu() if bool(whole.all()) else None
+
+
+def decide(plan: GraphPlan, model: nn.Module) -> tuple[list[Drop], dict[str, str]]:
+    """Which units each group loses, and the layers of groups whose masks forbid pruning them."""
+    drops: list[Drop] = []
+    whole: dict[str, str] = {}
+    for group in plan.groups:
+        keeps = [_unit_keep(group, model.get_submodule(fqn)) for fqn in group.members]
+        if any(k is None for k in keeps) or any(not torch.equal(k, keeps[0]) for k in keeps):
+            reason = f"its masks do not remove the same whole units from {group.members} (set after step()?)"
+            whole.update(dict.fromkeys(group.members, reason))
+        elif not bool(keeps[0].any()):
+            whole.update(dict.fromkeys(group.members, "every unit of its group is masked; one must stay"))
+        elif not bool(keeps[0].all()):
+            drops.append((group, (~keeps[0]).nonzero().squeeze(1)))
+    return drops, whole
+
+
+def finish(model: nn.Module, masked: list[str], drops: list[Drop]) -> None:
+    """Bake every mask and hook into ``model``, then cut the ``drops``."""
+    release_channel_hooks(model)
+    for fqn in masked:
+        bake(model.get_submodule(fqn))
+    cut(model, drops)
+
+
+def cut(model: nn.Module, drops: list[Drop]) -> None:
+    """Cut the ``drops`` out of a model whose masks are baked."""
+    cuts = Cuts()
+    for group, units in drops:
+        add_cuts(cuts, group, units)
+    apply_cuts(model, cuts)
+
+
+def _trial(model: nn.Module, drops: list[Drop]) -> nn.Module:
+    """A pruned copy of the masked ``model``; the model itself is not touched."""
+    trial = plain_copy(model, masked_values=True)
+    cut(trial, drops)
+    return trial
+
+
+class GraphPruning:
+    """The graph plan of one prepared model, with the example inputs it was made from."""
+
+    def __init__(self, plan: GraphPlan, inputs: tuple) -> None:
+        self.plan = plan
+        self.inputs = inputs
+
+    @classmethod
+    def plan_for(cls, model: nn.Module, inputs: tuple, masked: Mapping[str, bool], channel_hooks: bool) -> GraphPruning:
+        """Capture ``model`` (a clean copy when it already carries masks) and plan its groups."""
+        clean = plain_copy(model, masked_values=False)
+        captured = capture(clean, inputs)
+        plan = plan_groups(captured, dict(clean.named_modules()), masked, channel_hooks)
+        if channel_hooks:
+            attach_channel_hooks(plan, model)
+        return cls(plan, inputs)
+
+    def step(self, settings_of: Mapping[str, Mapping[str, Any]], row_scores: RowScores, update_mask: Any) -> None:
+        step_plan(self.plan, settings_of, row_scores, update_mask)
+
+    def prune(self, model: nn.Module, masked: list[str]) -> dict[str, str]:
+        """Prune ``model`` in place; returns every configured layer left whole and why."""
+        drops, whole = decide(self.plan, model)
+        with EvalMode(model):
+            expected = masked_outputs(model, self.inputs)
+            if failure(lambda: _trial(model, drops), self.inputs, expected) is not None:
+                drops, whole = self._without_failing(model, masked, drops, whole, expected)
+        finish(model, masked, drops)
+        unpruned = {**self.plan.unpruned, **whole}
+        if unpruned:
+            warnings.warn(
+                f"prune(): {len(unpruned)} of {len(masked)} configured layer(s) left whole, as pruning them "
+                f"would change what the model computes: {_summary(unpruned)}; see the sparsifier's unpruned_layers",
+                stacklevel=3,
+            )
+        return unpruned
+
+    def _without_failing(
+        self, model: nn.Module, masked: list[str], drops: list[Drop], whole: dict[str, str], expected: list
+    ) -> tuple[list[Drop], dict[str, str]]:
+        """Try each group alone; those whose cut changes the output are left whole."""
+        kept = []
+        for drop in drops:
+            reason = failure(lambda d=drop: _trial(model, [d]), self.inputs, expected)
+            if reason is None:
+                kept.append(drop)
+            else:
+                whole.update(dict.fromkeys(drop[0].members, reason))
+        if kept and failure(lambda: _trial(model, kept), self.inputs, expected) is not None:
+            for group, _ in kept:
+                whole.update(dict.fromkeys(group.members, "its cut changes the output together with other groups'"))
+            kept = []
+        return kept, whole
+
+
+def _summary(unpruned: Mapping[str, str], shown: int = 3) -> str:
+    items = list(unpruned.items())[:shown]
+    text = "; ".join(f"{fqn!r}: {reason}" for fqn, reason in items)
+    return text + (f"; and {len(unpruned) - shown} more" if len(unpruned) > shown else "")
