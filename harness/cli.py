@@ -107,8 +107,9 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
     return options + list(args.pytest_args)
 
 
-def _run_conformance(args: argparse.Namespace, report: Path) -> int:
-    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
+def _run_conformance(args: argparse.Namespace, report: Path, suites: Path = SUITES_DIR) -> int:
+    """The conformance suites (``suites`` = every one, the zoo included; ``SUITES_DIR / "zoo"`` = the zoo alone)."""
+    options = [str(suites), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
     return _finished(_pytest(options + _report_options(report)), report)
 
 
@@ -210,6 +211,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = 0
     if args.suite in ("conformance", "all"):
         status = _run_conformance(args, report) or status
+    if args.suite == "zoo":
+        status = _run_conformance(args, report, SUITES_DIR / "zoo") or status
     if args.suite in ("perf", "all"):
         status = _run_perf(args, report) or status
     return status
@@ -246,7 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", help="devices, comma-separated (default: every available)")
     run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
-    run.add_argument("--suite", choices=["conformance", "perf", "all"], default="conformance")
+    run.add_argument(
+        "--suite",
+        choices=["conformance", "zoo", "perf", "all"],
+        default="conformance",
+        help="conformance: every conformance suite, the zoo of real architectures included; zoo: the zoo alone",
+    )
     run.add_argument("-n", dest="workers", default="auto", help="xdist workers for conformance (default: auto)")
     run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
