@@ -7,8 +7,12 @@ the model is touched, so a rejected input never leaves a half-prepared model beh
 
 from __future__ import annotations
 
+import enum
+import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import torch
@@ -24,6 +28,58 @@ class UnsupportedOptionError(ValueError, NotImplementedError):
 
     A ``ValueError`` for callers validating input, and a ``NotImplementedError`` as torch raises.
     """
+
+
+class OutOfRange(enum.Enum):
+    """What a class does with a ``sparsity_level`` outside [0, 1]: each class declares one (``LevelPolicy``)."""
+
+    RAISE = "raise"
+    """A ``ValueError``: torch's ``int(rows * level)`` rows would be a negative or too large ``topk``."""
+    CLAMP = "clamp"
+    """Silently as the nearest end: torch's explicit branches, ``<= 0`` keeps every entry, ``>= 1`` masks all."""
+    CLAMP_WITH_WARNING = "clamp with a warning"
+    """As ``CLAMP``, with a ``UserWarning``: a level that was probably meant otherwise, but is legal."""
+
+
+@dataclass(frozen=True)
+class LevelPolicy:
+    """The ``sparsity_level`` a class accepts: always a real number, not NaN; [0, 1], and what happens outside."""
+
+    out_of_range: OutOfRange
+
+    @property
+    def accepted(self) -> str:
+        """The accepted values in words, for error messages."""
+        if self.out_of_range is OutOfRange.RAISE:
+            return "a real number in [0, 1]"
+        return "a real number (<= 0 keeps all, >= 1 masks all)"
+
+
+RAISE_OUTSIDE_UNIT = LevelPolicy(OutOfRange.RAISE)
+KEEP_ALL_MASK_ALL = LevelPolicy(OutOfRange.CLAMP)
+CLAMP_WITH_WARNING = LevelPolicy(OutOfRange.CLAMP_WITH_WARNING)
+
+
+def check_sparsity_level(level: object, policy: LevelPolicy, where: str = "", warn: bool = True) -> float:
+    """``level`` as a float in [0, 1] under ``policy``, or an error naming it and the accepted range.
+
+    Not a real number (bools and None included): ``TypeError``; NaN: ``ValueError``; outside [0, 1]:
+    what ``policy`` says (a ``ValueError``, or the nearest end, with a warning unless ``warn`` is
+    false, for callers that already warned about the same value). ``where`` names the tensor, e.g.
+    ``" for 'linear1.weight'"``.
+    """
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        unset = " (set it in defaults or in the config entry)" if level is None else ""
+        raise TypeError(f"sparsity_level{where} must be {policy.accepted}{unset}, got {level!r}")
+    if math.isnan(level):
+        raise ValueError(f"sparsity_level{where} must be {policy.accepted}, got {level!r}")
+    if 0.0 <= level <= 1.0:
+        return float(level)
+    if policy.out_of_range is OutOfRange.RAISE:
+        raise ValueError(f"sparsity_level={level!r}{where} is outside [0, 1]; it must be {policy.accepted}")
+    if warn and policy.out_of_range is OutOfRange.CLAMP_WITH_WARNING:
+        warnings.warn(f"sparsity_level={level!r}{where} is outside [0, 1]; clamped", stacklevel=3)
+    return min(1.0, max(0.0, float(level)))
 
 
 def resolve_function(name: str, value: object, builtins: Mapping[int, Function], default: int) -> Function:

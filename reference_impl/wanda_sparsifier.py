@@ -18,14 +18,14 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from .base_sparsifier import BaseSparsifier, _attached_mask
-from .weight_norm_sparsifier import check_sparsity_level
+from .validation import CLAMP_WITH_WARNING, LevelPolicy, check_sparsity_level
 
 _COUNT_SLACK = 1e-9
 """Added before flooring ``sparsity_level * columns`` so that e.g. 0.29 * 100 = 28.999... counts 29."""
@@ -68,8 +68,11 @@ class _InputNorms:
 class WandaSparsifier(BaseSparsifier):
     """Activation-aware magnitude pruning of Linear weights; see the module docstring for the method."""
 
+    level_policy: ClassVar[LevelPolicy] = CLAMP_WITH_WARNING
+    """As ``WeightNormSparsifier``: outside [0, 1] the nearest end, with a warning (torch has no Wanda)."""
+
     def __init__(self, sparsity_level: float = 0.5, semi_structured_block_size: int | None = None) -> None:
-        check_sparsity_level(sparsity_level)
+        check_sparsity_level(sparsity_level, self.level_policy)
         check_block_size(semi_structured_block_size)
         super().__init__(
             defaults={"sparsity_level": sparsity_level, "semi_structured_block_size": semi_structured_block_size}
@@ -83,7 +86,7 @@ class WandaSparsifier(BaseSparsifier):
                 f"WandaSparsifier scores a Linear weight's columns by the layer's input norms; {fqn!r} is "
                 f"{group['tensor_name']!r} of a {type(module).__name__}"
             )
-        check_sparsity_level(group["sparsity_level"])
+        check_sparsity_level(group["sparsity_level"], self.level_policy, f" for {fqn!r}")
         block_size = check_block_size(group["semi_structured_block_size"])
         if block_size is not None and module.in_features % block_size:
             raise ValueError(
@@ -113,7 +116,7 @@ class WandaSparsifier(BaseSparsifier):
         scores = weight.abs().to(norms.dtype) * norms
         block_size = check_block_size(semi_structured_block_size)
         if block_size is None:
-            level = check_sparsity_level(sparsity_level, warn=False)  # prepare already warned
+            level = check_sparsity_level(sparsity_level, self.level_policy, warn=False)  # prepare already warned
             keep = _keep_highest(scores, math.floor(level * scores.shape[1] + _COUNT_SLACK))
         else:
             blocks = scores.reshape(scores.shape[0], -1, block_size)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
-import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -14,7 +13,7 @@ from torch import nn
 from .base_sparsifier import BaseSparsifier, _attached_mask
 from .block_masks import ScoreRows, copy_verdict, weight_norm_mask
 from .fake_sparsity import FakeSparsity
-from .validation import resolve_function
+from .validation import CLAMP_WITH_WARNING, LevelPolicy, check_sparsity_level, resolve_function
 
 NormFn = Callable[[torch.Tensor], torch.Tensor]
 _BUILTIN_NORMS: dict[int, NormFn] = {1: torch.abs, 2: torch.square}
@@ -36,17 +35,6 @@ def check_block_shape(block_shape: object) -> tuple[int, int]:
     if not all(side > 0 for side in block_shape):
         raise ValueError(f"{expected}, got {block_shape!r}: every side must be at least 1")
     return int(block_shape[0]), int(block_shape[1])
-
-
-def check_sparsity_level(level: object, warn: bool = True) -> float:
-    """A real number; values outside [0, 1] are clamped (with a warning if ``warn``), NaN is rejected."""
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(f"sparsity_level must be a real number in [0, 1], got {level!r}")
-    if math.isnan(level):
-        raise ValueError("sparsity_level must be a real number in [0, 1], got nan")
-    if warn and not 0.0 <= level <= 1.0:
-        warnings.warn(f"sparsity_level={level!r} is outside [0, 1]; clamped", stacklevel=3)
-    return min(1.0, max(0.0, float(level)))
 
 
 def check_zeros_per_block(zeros_per_block: object, block_shape: tuple[int, int]) -> int:
@@ -89,6 +77,9 @@ class WeightNormSparsifier(BaseSparsifier):
     open), so the same weights always give the same mask, on every device.
     """
 
+    level_policy: ClassVar[LevelPolicy] = CLAMP_WITH_WARNING
+    """torch keeps all at <= 0 and masks all at >= 1, silently; the same here, with a warning."""
+
     def __init__(
         self,
         sparsity_level: float = 0.5,
@@ -100,7 +91,7 @@ class WeightNormSparsifier(BaseSparsifier):
         if zeros_per_block is None:
             zeros_per_block = block_shape[0] * block_shape[1]
         check_zeros_per_block(zeros_per_block, block_shape)
-        check_sparsity_level(sparsity_level)
+        check_sparsity_level(sparsity_level, self.level_policy)
         self.norm_fn = resolve_norm(norm)
         super().__init__(
             defaults={
@@ -113,7 +104,7 @@ class WeightNormSparsifier(BaseSparsifier):
     def validate_group(self, group: Mapping[str, Any]) -> None:
         block_shape = check_block_shape(group["sparse_block_shape"])
         check_zeros_per_block(group["zeros_per_block"], block_shape)
-        check_sparsity_level(group["sparsity_level"])
+        check_sparsity_level(group["sparsity_level"], self.level_policy, f" for {group['tensor_fqn']!r}")
         _check_weight(group["module"], group["tensor_name"], group["tensor_fqn"])
 
     def update_mask(  # type: ignore[override]
@@ -127,7 +118,7 @@ class WeightNormSparsifier(BaseSparsifier):
     ) -> None:
         block_shape = check_block_shape(sparse_block_shape)
         zeros_per_block = check_zeros_per_block(zeros_per_block, block_shape)
-        level = check_sparsity_level(sparsity_level, warn=False)  # prepare already warned
+        level = check_sparsity_level(sparsity_level, self.level_policy, warn=False)  # prepare already warned
         mask = _attached_mask(module, tensor_name)
         # Written in place, chunk by chunk, in the mask's own dtype; only a non-contiguous mask (one a
         # config supplied) goes through a contiguous copy.
