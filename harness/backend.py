@@ -18,6 +18,7 @@ from typing import Any
 
 from .api import API_NAMES, KNOWN_NAMES
 from .errors import BackendUnavailableError, UnsupportedError, UsageError
+from .import_limit import limited_import
 
 BUILTIN_BACKENDS: dict[str, str] = {
     "reference": "reference_impl",
@@ -98,7 +99,10 @@ def _raised_at(error: BaseException) -> str:
 def _import_path(value: str) -> Any:
     module_path, _, attribute = value.partition(":")
     try:
-        namespace: Any = importlib.import_module(module_path)
+        with limited_import(module_path):
+            namespace: Any = importlib.import_module(module_path)
+    except UsageError:  # the import ran past its time limit
+        raise
     except BackendUnavailableError as error:
         raise UsageError(str(error)) from error
     except ImportError as error:
@@ -120,7 +124,10 @@ def _load_namespace(value: str) -> tuple[Any, str]:
     entry_points = entry_point_backends()
     if value in entry_points:
         try:
-            return entry_points[value].load(), entry_points[value].value
+            with limited_import(value):
+                return entry_points[value].load(), entry_points[value].value
+        except UsageError:
+            raise
         except Exception as error:
             raise _usage(value, f"loading its entry point raised {type(error).__name__}: {error}") from error
     if not value or not all(part.isidentifier() for part in value.replace(":", ".").split(".")):
@@ -189,7 +196,8 @@ def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = 
     rule (its differential checks included) test it."""
     from .subjects import check_like, load_class, parse_kwargs, subject_of_class
 
-    cls = load_class(spec)
+    with limited_import(spec):
+        cls = load_class(spec)
     subject = subject_of_class(cls, parse_kwargs(kwargs_text))
     check_like(like, subject.kind)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -14,6 +14,7 @@ from typing import NoReturn
 from . import run_status
 from .atomic import write_text_atomic
 from .errors import UsageError
+from .process_tree import RunInterruptedError, run_process_tree
 from .results import ResultsError, load_results
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
@@ -23,6 +24,7 @@ RESULTS_EXIT = 2
 """Exit status of an unreadable or invalid results file."""
 INCOMPLETE_EXIT = 3
 """Exit status of a run that did not finish (its process died, or it stopped before its last test)."""
+IMPORT_TIMEOUT_HELP = "seconds a backend's import may take (default: $PRUNEBENCH_IMPORT_TIMEOUT or 60; 0: no limit)"
 
 
 def _load_all(paths: Sequence[str]) -> list:
@@ -92,10 +94,17 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pytest(arguments: list[str]) -> int:
+def _pytest(arguments: list[str], report: Path | None = None) -> int:
+    """Run pytest as a child whose whole process tree SIGINT / SIGTERM stop (``harness.process_tree``);
+    after a stop signal, ``report`` is marked interrupted and ``RunInterruptedError`` is raised."""
     command = [sys.executable, "-m", "pytest", *arguments]
     print("$", " ".join(command), flush=True)
-    return subprocess.call(command)
+    try:
+        return run_process_tree(command)
+    except RunInterruptedError as stop:
+        if report is not None:
+            run_status.interrupt(report, str(stop))
+        raise
 
 
 def _matrix_options(args: argparse.Namespace) -> list[str]:
@@ -104,13 +113,13 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
     options += [f"--dtype={args.dtype}"] if args.dtype else []
     options += [f"--xfails={path}" for path in args.xfails]
     options += [f"-k={args.keyword}"] if args.keyword else []
+    options += [f"--import-timeout={args.import_timeout}"] if args.import_timeout is not None else []
     return options + list(args.pytest_args)
 
 
-def _run_conformance(args: argparse.Namespace, report: Path, suites: Path = SUITES_DIR) -> int:
-    """The conformance suites (``suites`` = every one, the zoo included; ``SUITES_DIR / "zoo"`` = the zoo alone)."""
-    options = [str(suites), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
-    return _finished(_pytest(options + _report_options(report)), report)
+def _run_conformance(args: argparse.Namespace, report: Path) -> int:
+    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
+    return _finished(_pytest(options + _report_options(report), report), report)
 
 
 def _report_options(report: Path) -> list[str]:
@@ -132,11 +141,13 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
     from .results import write_results
     from .tables import render_table
 
+    for stale in ("perf.json", "perf.md"):  # a run that stops early must not leave the previous one's
+        (report / stale).unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "benchmark.json"
         options = [str(SUITES_DIR / "perf"), "-p", "no:xdist", "-p", "no:cacheprovider", *_matrix_options(args)]
         options += [f"--perf-sizes={args.perf_sizes}", f"--perf-rounds={args.perf_rounds}", f"--benchmark-json={raw}"]
-        status = _pytest(options)
+        status = _pytest(options, report)
         if not raw.exists():
             return status or 1
         results = results_from_benchmark_json(raw)
@@ -170,6 +181,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate one class: the generic checks (and with ``--like``, that rule's suites) against it."""
     from .backend import check_backend
 
+    _limit_imports(args)
     sys.path.insert(0, str(Path.cwd()))  # as `python -m pytest` does: MODULE may be a file of the user's project
     backend = check_backend(args.spec, args.kwargs, args.like)  # usage errors now, before pytest starts
     report = _report_directory(args.report) if args.report else None
@@ -179,7 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if report is not None:
         report.mkdir(parents=True, exist_ok=True)
         options += _report_options(report)
-    status = _pytest(options)
+    status = _pytest(options, report)
     if report is not None:
         status = _finished(status, report)
     if status in (0, 1):
@@ -188,6 +200,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"prunebench: error: no check ran for {args.spec}", file=sys.stderr)
         return 1
     return USAGE_EXIT if status == 4 else 1
+
+
+def _limit_imports(args: argparse.Namespace) -> None:
+    """``--import-timeout`` for the imports made here (``builtins``, ``check``'s class) and in pytest."""
+    from .import_limit import IMPORT_TIMEOUT_OPTION, configure, parse_timeout
+
+    configure(parse_timeout(args.import_timeout, IMPORT_TIMEOUT_OPTION))
 
 
 def _check_matrix(args: argparse.Namespace) -> None:
@@ -203,6 +222,7 @@ def _check_matrix(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from .backend import require_backend_names
 
+    _limit_imports(args)
     require_backend_names(args.backend)
     _expand_builtins(args)
     report = _report_directory(args.report)
@@ -211,8 +231,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = 0
     if args.suite in ("conformance", "all"):
         status = _run_conformance(args, report) or status
-    if args.suite == "zoo":
-        status = _run_conformance(args, report, SUITES_DIR / "zoo") or status
     if args.suite in ("perf", "all"):
         status = _run_perf(args, report) or status
     return status
@@ -249,12 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--device", help="devices, comma-separated (default: every available)")
     run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
-    run.add_argument(
-        "--suite",
-        choices=["conformance", "zoo", "perf", "all"],
-        default="conformance",
-        help="conformance: every conformance suite, the zoo of real architectures included; zoo: the zoo alone",
-    )
+    run.add_argument("--suite", choices=["conformance", "perf", "all"], default="conformance")
     run.add_argument("-n", dest="workers", default="auto", help="xdist workers for conformance (default: auto)")
     run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
@@ -262,6 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--perf-rounds", type=int, default=5, help="timed rounds per perf case (default: 5)")
     run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    run.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     run.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     run.set_defaults(handler=cmd_run)
 
@@ -282,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--report", help="also write scoreboard, failures and results to this directory")
     check.add_argument("-n", dest="workers", default="0", help="xdist workers (default: 0, in-process)")
     check.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
+    check.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     check.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     check.set_defaults(handler=cmd_check)
 
@@ -334,6 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResultsError as error:
         print(f"prunebench: error: {error}", file=sys.stderr)
         return RESULTS_EXIT
+    except RunInterruptedError as stop:
+        print(f"prunebench: interrupted by {stop}: stopped pytest and its workers, report marked so", file=sys.stderr)
+        return stop.exit_status  # 128 + the signal: 130 (SIGINT), 143 (SIGTERM)
+    except KeyboardInterrupt:  # Ctrl-C before or after the pytest child: nothing to stop, no traceback
+        print("prunebench: interrupted by SIGINT", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 if __name__ == "__main__":

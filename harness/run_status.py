@@ -1,7 +1,9 @@
 """The completion marker of a conformance run: written first as "running", last as "complete".
 
 A run that dies in the middle (a backend calling ``os._exit``, a SIGKILL) leaves "running" behind; a
-run stopped early (``pytest.exit``, a crash of the session) records "cut short after N of M tests".
+run stopped early (``pytest.exit``, a crash of the session) records "cut short after N of M tests", and
+one stopped by SIGINT / SIGTERM records "interrupted" with the signal (``harness.watchdog`` for plain
+pytest, ``harness.process_tree`` for ``prunebench run``).
 Readers (``prunebench run``, people reading a report directory) treat anything but "complete" as a
 run that did not finish, so it can never look green. The previous run's report files are removed
 when a run starts, so a dead run cannot leave an old, green report looking current.
@@ -18,7 +20,7 @@ from .atomic import write_text_atomic
 STATUS_FILE = "run.json"
 REPORT_FILES: tuple[str, ...] = ("scoreboard.json", "scoreboard.md", "failures.md", "conformance.json")
 """What a conformance run writes into its report directory (removed when the next run starts)."""
-RUNNING, CUT_SHORT, COMPLETE = "running", "cut short", "complete"
+RUNNING, CUT_SHORT, INTERRUPTED, COMPLETE = "running", "cut short", "interrupted", "complete"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class RunStatus:
     state: str
     finished: int | None = None
     expected: int | None = None
+    reason: str | None = None
+    """What stopped an interrupted run (``SIGTERM``, ``SIGINT``)."""
 
     @property
     def complete(self) -> bool:
@@ -34,6 +38,9 @@ class RunStatus:
     def describe(self) -> str:
         if self.state == CUT_SHORT:
             return f"the run was cut short after {self.finished} of {self.expected} tests"
+        if self.state == INTERRUPTED:
+            counts = f" after {self.finished} of {self.expected} tests" if self.expected is not None else ""
+            return f"the run was interrupted by {self.reason or 'a signal'}{counts}"
         if self.state == RUNNING:
             return "the run did not finish (its process died before writing its report)"
         return f"the run finished all {self.expected} tests"
@@ -54,10 +61,25 @@ def finish(directory: str | Path, finished: int, expected: int) -> RunStatus:
     return status
 
 
+def interrupt(directory: str | Path, reason: str) -> RunStatus:
+    """Record that a signal stopped the run, keeping the counts a cut-short run recorded.
+
+    A run that had already completed keeps its "complete": its report is whole and true.
+    """
+    current = read(directory)
+    if current.complete:
+        return current
+    status = RunStatus(INTERRUPTED, current.finished, current.expected, reason)
+    write_text_atomic(Path(directory) / STATUS_FILE, json.dumps(asdict(status)) + "\n")
+    return status
+
+
 def read(directory: str | Path) -> RunStatus:
     """The recorded state; a missing or unreadable marker reads as a run that did not finish."""
     try:
         document = json.loads((Path(directory) / STATUS_FILE).read_text(encoding="utf-8"))
-        return RunStatus(str(document["state"]), document.get("finished"), document.get("expected"))
+        return RunStatus(
+            str(document["state"]), document.get("finished"), document.get("expected"), document.get("reason")
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return RunStatus(RUNNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -11,8 +12,14 @@ import pytest
 import torch
 
 from harness.errors import BackendUnavailableError
+from harness.watchdog import WORKERS_ENV
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
+
+# The pytest runs these tests start (pytester's, in-process and in subprocesses) run their tests in their own
+# process, as they always did: one xdist worker each (plain pytest's default, harness.watchdog) would cost
+# seconds of start-up per run. The tests of that default remove this variable.
+os.environ.setdefault(WORKERS_ENV, "0")
 
 # pytester's in-process runs forget every module first imported inside them, so import here, once, what
 # the suites import lazily: hypothesis (seconds to import, each run) and torch.distributed.tensor, which
