@@ -272,6 +272,21 @@ def test_prune_keeps_training_flags_trains_and_exports():
     torch.testing.assert_close(program.module()(*tokens), pruned(*tokens))
 
 
+def test_squash_mask_bakes_the_batchnorm_hooks():
+    """After squash_mask the model is plain and still computes what the masked model computed."""
+    torch.manual_seed(8)
+    model = DepthwiseNet().eval()
+    pruner = SaliencyPruner({"sparsity_level": 0.5})
+    inputs = _images(channels=4)
+    pruner.prepare(model, _config(model), example_inputs=inputs)
+    pruner.step()
+    with torch.no_grad():
+        masked = model(*inputs)
+    pruner.squash_mask()
+    assert not any(module._forward_hooks for module in model.modules())
+    torch.testing.assert_close(model(*inputs), masked)
+
+
 def test_example_inputs_at_prune_only():
     """Planned at prune(): BatchNorm outputs were never zeroed, so only BatchNorm-free groups prune."""
     torch.manual_seed(7)

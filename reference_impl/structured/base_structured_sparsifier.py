@@ -20,6 +20,14 @@ What ``prune()`` guarantees: the returned model's output equals the masked model
   equals the masked model with that LayerNorm restricted to the kept channels (torch does the same).
 * Dropout is treated as the identity (exact in eval mode); BatchNorm uses the statistics its mode
   selects at ``prune()`` time.
+
+A model ``torch.fx`` cannot trace (most real architectures) is handled by ``graph`` instead, given
+``example_inputs``: it is captured with ``torch.export``, its layers are planned in groups that must
+lose the same channels (residual adds, concatenations, depthwise / grouped convolutions, attention
+heads and key/value groups), ``step()`` masks each group as one, and ``prune()`` shrinks the model
+in place and returns it. There a BatchNorm over masked channels outputs zeros for them (a hook added
+at ``prepare``), so the masked model is the model without those channels, and a layer that cannot be
+pruned exactly is left whole and named in ``unpruned_layers`` with the reason.
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ class GraphPruning:
         if unpruned:
             warnings.warn(
                 f"prune(): {len(unpruned)} of {len(masked)} configured layer(s) left whole, as pruning them "
-                f"would change what the model computes: {_summary(unpruned)}; see the sparsifier's unpruned_layers",
+                f"would change what the model computes: {_summary(unpruned)}; the sparsifier's unpruned_layers "
+                "gives every reason",
                 stacklevel=3,
             )
         return unpruned
@@ -131,6 +132,7 @@ class GraphPruning:
 
 
 def _summary(unpruned: Mapping[str, str], shown: int = 3) -> str:
+    """The first layers left whole, each with the first reason found."""
     items = list(unpruned.items())[:shown]
-    text = "; ".join(f"{fqn!r}: {reason}" for fqn, reason in items)
-    return text + (f"; and {len(unpruned) - shown} more" if len(unpruned) > shown else "")
+    text = ", ".join(f"{fqn!r} ({reason.split('; ')[0]})" for fqn, reason in items)
+    return text + (f" and {len(unpruned) - shown} more" if len(unpruned) > shown else "")
