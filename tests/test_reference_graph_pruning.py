@@ -314,6 +314,27 @@ def test_untraceable_model_without_example_inputs_is_a_clear_error():
         pruner.prune()
 
 
+def test_a_model_export_cannot_capture_is_left_whole_not_crashed():
+    """Data-dependent control flow stops torch.export too: every layer stays whole, masks baked, reported."""
+
+    class DataDependent(ResidualNet):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return super().forward(x) if bool(x.sum() > 0) else -super().forward(x)
+
+    model = DataDependent().eval()
+    pruner = SaliencyPruner({"sparsity_level": 0.5})
+    inputs = _images()
+    with pytest.warns(UserWarning, match="torch.export could not capture"):
+        pruner.prepare(model, _config(model), example_inputs=inputs)
+    pruner.step()
+    with torch.no_grad():
+        masked = model(*inputs)
+    with pytest.warns(UserWarning, match="3 of 3 configured layer"):
+        pruned = pruner.prune()
+    torch.testing.assert_close(pruned(*inputs), masked)
+    assert pruned.conv1.out_channels == 8 and set(pruner.unpruned_layers) == {"conv1", "conv2", "conv3"}
+
+
 def test_bad_example_inputs_name_the_bad_value():
     model = ResidualNet()
     with pytest.raises(TypeError, match=r"example_inputs must be a tuple.*got dict"):

@@ -46,7 +46,7 @@ from ..config import drop_repeated_tensors
 from ..fake_sparsity import FakeStructuredSparsity
 from ..validation import meta_tensor_names
 from .bias import attach_bias_handling, restore_bias
-from .graph import CaptureError, GraphPruning, check_example_inputs, release_channel_hooks
+from .graph import GraphPruning, check_example_inputs, release_channel_hooks
 from .masks import (
     STRUCTURED_MODULES,
     check_structured_tensor,
@@ -249,10 +249,7 @@ class BaseStructuredSparsifier(BaseSparsifier):
                 f"{str(fx_error).splitlines()[0] if str(fx_error) else ''}); pass example_inputs=(...) to "
                 "prepare() (best: step() then keeps coupled layers consistent) or to prune()"
             ) from fx_error
-        try:
-            return GraphPruning.plan_for(self.model, inputs, self._prune_bias_of(), channel_hooks=False)
-        except CaptureError as error:
-            raise ValueError(f"prune(): neither torch.fx nor torch.export can capture the model: {error}") from error
+        return GraphPruning.plan_for(self.model, inputs, self._prune_bias_of(), channel_hooks=False)
 
     def _prune_graph(self, masked: list[str]) -> nn.Module:
         graph, self.graph = self.graph, None

@@ -86,7 +86,11 @@ class GraphPruning:
     def plan_for(cls, model: nn.Module, inputs: tuple, masked: Mapping[str, bool], channel_hooks: bool) -> GraphPruning:
         """Capture ``model`` (a clean copy when it already carries masks) and plan its groups."""
         clean = plain_copy(model, masked_values=False)
-        captured = capture(clean, inputs)
+        try:
+            captured = capture(clean, inputs)
+        except CaptureError as error:  # nothing can be followed: every layer stays whole, and says why
+            warnings.warn(f"{error}; every configured layer will be left whole", stacklevel=4)
+            return cls(GraphPlan(unpruned=dict.fromkeys(masked, str(error))), inputs)
         plan = plan_groups(captured, dict(clean.named_modules()), masked, channel_hooks)
         if channel_hooks:
             attach_channel_hooks(plan, model)

@@ -69,7 +69,11 @@ class ChannelFlow(LayerRules, ElementwiseRules, ShapeRules, AttentionRules):
             return {}
         if not inputs and name not in PRODUCERS:
             return {}
-        return rule(node, name)
+        try:
+            return rule(node, name)
+        except Exception as error:  # an op used in a way its rule did not foresee: spoil, never crash
+            self._spoil(inputs, f"prune() could not follow {name} ({self._where(node)}: {type(error).__name__})")
+            return {}
 
     def _output(self, node: Node) -> None:
         for arg in node.all_input_nodes:
