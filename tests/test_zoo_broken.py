@@ -18,6 +18,19 @@ from .conftest import SUITES, import_adapter, run_suites
 
 ADAPTER = import_adapter("harness.backends.torch_pruning_adapter")
 ZOO_SUITE = str(SUITES / "zoo" / "test_zoo.py")
+
+
+def _preload_zoo() -> None:
+    """Build every zoo model once, now: pytester's in-process runs drop the modules first imported inside
+    them, and a dropped ``transformers.models.*`` submodule breaks ``transformers``' lazy imports in the next run."""
+    if importlib.util.find_spec("transformers") is not None:
+        from suites.zoo.models import ZOO, build_model
+
+        for record in ZOO:
+            build_model(record)
+
+
+_preload_zoo()
 ONE_CASE = "resnet-s0.3"
 
 BROKEN = [
