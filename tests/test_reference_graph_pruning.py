@@ -19,6 +19,8 @@ from torch import nn
 from reference_impl import SaliencyPruner
 from reference_impl.structured.masks import row_mask_parametrization
 
+from .conftest import SUITES, run_suites
+
 
 def _untraceable(x: torch.Tensor) -> None:
     """``int(size)``: a TraceError under torch.fx, a constant under torch.export."""
@@ -348,3 +350,30 @@ def test_traceable_model_keeps_the_fx_path():
     assert pruner.graph is None
     pruner.step()
     assert isinstance(pruner.prune(), torch.fx.GraphModule)
+
+
+ZOO_EQUALITY = f"{SUITES / 'zoo' / 'test_zoo.py'}::test_zoo_pruned_equals_masked"
+
+
+ZOO_RUNS = [("reference", 0), ("tests.broken._graph_batchnorm_unhooked", 1)]
+
+
+@pytest.fixture(scope="module")
+def resnet_built_outside_pytester() -> None:
+    """Build the zoo's ResNet here, once: pytester's in-process runs forget modules first imported inside
+    them, and a forgotten ``transformers.models.*`` module breaks transformers' lazy imports in the next run."""
+    pytest.importorskip("transformers")
+    from suites.zoo.models import ZOO_BY_NAME, build_model
+
+    build_model(ZOO_BY_NAME["resnet"])
+
+
+@pytest.mark.usefixtures("resnet_built_outside_pytester")
+@pytest.mark.parametrize(("backend_name", "failed"), ZOO_RUNS, ids=["reference", "broken"])
+def test_the_zoo_equality_check_catches_a_graph_pruner_that_is_not_exact(pytester, backend_name: str, failed: int):
+    """The reference passes the zoo's pruned == masked on ResNet; a copy whose BatchNorm hooks are missing fails it."""
+    result = run_suites(pytester, ZOO_EQUALITY, f"--backend={backend_name}", "-k=resnet-s0.3")
+    outcomes, output = result.parseoutcomes(), result.stdout.str()
+    assert outcomes.get("failed", 0) == failed and outcomes.get("passed", 0) == 1 - failed, output
+    if failed:
+        assert "the pruned resnet against the masked one" in output, output
