@@ -111,8 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    """Remember what stopped the session, for ``pytest_unconfigure`` to write into the report's marker."""
-    _STOPPED[0] = "SIGTERM" if str(excinfo.value).startswith("SIGTERM") else "SIGINT"
+    """Remember what stopped the session, for ``pytest_unconfigure`` to write into the report's marker.
+
+    pytest calls this hook for ``pytest.exit()`` too: that is no signal, and its run stays "cut short".
+    """
+    if isinstance(excinfo.value, KeyboardInterrupt):
+        _STOPPED[0] = "SIGTERM" if str(excinfo.value).startswith("SIGTERM") else "SIGINT"
 
 
 @pytest.hookimpl(trylast=True)
