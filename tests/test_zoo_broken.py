@@ -1,10 +1,8 @@
 """The zoo suite catches broken pruners, and reports itself unsupported without ``transformers``.
 
-Each broken backend of ``tests/broken/_zoo_*.py`` (the torch-pruning adapter with one bug) runs the one
-zoo check meant for its bug on ResNet at 0.3, which must fail with the check's own message; the correct
-adapter passes that same run (the control). What this cannot prove yet: that ``test_zoo_pruned_equals_masked``
-catches a pruned model differing from the masked one, because no backend passes it today (the reference's
-zoo work is pending; torch-pruning's pruned models all differ, a classified contract difference).
+Each broken backend of ``tests/broken/_zoo_*.py`` (the reference with one bug in ``prune()``) runs the
+one zoo check meant for its bug on ResNet at 0.3, which must fail with the check's own message; the
+reference passes that same run (the control).
 """
 
 from __future__ import annotations
@@ -14,9 +12,8 @@ import sys
 
 import pytest
 
-from .conftest import SUITES, import_adapter, run_suites
+from .conftest import SUITES, run_suites
 
-ADAPTER = import_adapter("harness.backends.torch_pruning_adapter")
 ZOO_SUITE = str(SUITES / "zoo" / "test_zoo.py")
 
 
@@ -37,11 +34,11 @@ BROKEN = [
     ("_zoo_prune_removes_nothing", "test_zoo_parameters_drop", "removed nothing"),
     ("_zoo_pruned_frozen", "test_zoo_pruned_model_trains", "no parameter that requires grad"),
     ("_zoo_export_breaks", "test_zoo_pruned_model_exports", "fails on the pruned model but exports the dense one"),
+    ("_zoo_pruned_differs", "test_zoo_pruned_equals_masked", "the pruned resnet against the masked one"),
 ]
 
-needs_adapter = pytest.mark.skipif(
-    ADAPTER is None or importlib.util.find_spec("transformers") is None,
-    reason="torch-pruning and transformers are not both installed (the adapters and zoo extras)",
+needs_zoo = pytest.mark.skipif(
+    importlib.util.find_spec("transformers") is None, reason="transformers is not installed (the zoo extra)"
 )
 
 
@@ -49,7 +46,7 @@ def _run(pytester: pytest.Pytester, backend: str, test: str) -> pytest.RunResult
     return run_suites(pytester, f"{ZOO_SUITE}::{test}", f"--backend={backend}", f"-k={ONE_CASE}")
 
 
-@needs_adapter
+@needs_zoo
 @pytest.mark.parametrize(("module", "test", "symptom"), BROKEN, ids=[b[0] for b in BROKEN])
 def test_zoo_catches_broken_backend(pytester, module: str, test: str, symptom: str):
     result = _run(pytester, f"tests.broken.{module}", test)
@@ -58,12 +55,12 @@ def test_zoo_catches_broken_backend(pytester, module: str, test: str, symptom: s
     assert symptom in output, f"{module} failed {test}, but not with {symptom!r}:\n{output}"
 
 
-@needs_adapter
+@needs_zoo
 @pytest.mark.parametrize("test", sorted({b[1] for b in BROKEN}))
-def test_the_correct_adapter_passes_the_same_runs(pytester, test: str):
-    result = _run(pytester, "torch-pruning", test)
+def test_the_reference_passes_the_same_runs(pytester, test: str):
+    result = _run(pytester, "reference", test)
     assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == 1, (
-        f"torch-pruning fails {test}[{ONE_CASE}], so the broken copies failing it prove nothing:\n{result.stdout.str()}"
+        f"the reference fails {test}[{ONE_CASE}], so the broken copies failing it prove nothing:\n{result.stdout.str()}"
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from . import _zoo_base
-from ._zoo_base import *  # noqa: F403 - re-export the adapter's names this bug leaves alone
+from ._zoo_base import *  # noqa: F403 - re-export the reference names this bug leaves alone
 
 name = "broken-_zoo_pruned_frozen"
 
