@@ -87,11 +87,12 @@ class DepthwiseNet(nn.Module):
 
 
 class GQAttention(nn.Module):
-    """Grouped-query attention written as transformers writes it: 4 query heads share 2 key/value heads."""
+    """Grouped-query attention written as transformers writes it: 4 query heads share 2 key/value heads
+    (``fused``: through ``scaled_dot_product_attention(enable_gqa=True)`` instead of explicit matmuls)."""
 
-    def __init__(self, dim: int = 16, heads: int = 4, kv_heads: int = 2, head_dim: int = 4) -> None:
+    def __init__(self, dim: int = 16, heads: int = 4, kv_heads: int = 2, head_dim: int = 4, fused: bool = False):
         super().__init__()
-        self.num_heads, self.num_kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self.num_heads, self.num_kv_heads, self.head_dim, self.fused = heads, kv_heads, head_dim, fused
         self.q_proj = nn.Linear(dim, heads * head_dim)
         self.k_proj = nn.Linear(dim, kv_heads * head_dim)
         self.v_proj = nn.Linear(dim, kv_heads * head_dim)
@@ -107,8 +108,11 @@ class GQAttention(nn.Module):
         q = self.q_proj(x).view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(batch, seq, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        scores = q @ self._repeat_kv(k).transpose(-1, -2) * self.head_dim**-0.5
-        out = torch.softmax(scores, dim=-1) @ self._repeat_kv(v)
+        if self.fused:
+            out = F.scaled_dot_product_attention(q, k, v, enable_gqa=True)
+        else:
+            scores = q @ self._repeat_kv(k).transpose(-1, -2) * self.head_dim**-0.5
+            out = torch.softmax(scores, dim=-1) @ self._repeat_kv(v)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.num_heads * self.head_dim))
 
 
@@ -202,9 +206,10 @@ def test_depthwise_convolution_goes_with_its_expansion():
     assert "output" not in pruner.unpruned_layers["project"]
 
 
-def test_grouped_query_attention_loses_a_kv_group_with_its_query_heads():
+@pytest.mark.parametrize("fused", [False, True], ids=["matmul", "sdpa"])
+def test_grouped_query_attention_loses_a_kv_group_with_its_query_heads(fused: bool):
     torch.manual_seed(3)
-    pruner, pruned, masks = _prune(DecoderBlock(), _tokens(), 0.5, _tokens(3))
+    pruner, pruned, masks = _prune(DecoderBlock(GQAttention(fused=fused)), _tokens(), 0.5, _tokens(3))
     attn = pruned.attn
     assert (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features) == (8, 4, 4)
     assert (attn.num_heads, attn.num_kv_heads, attn.o_proj.in_features) == (2, 1, 8)
@@ -229,6 +234,29 @@ def test_layers_that_cannot_be_pruned_exactly_stay_whole_and_are_reported():
     with pytest.warns(UserWarning, match=r"2 of 7 configured layer\(s\) left whole"):
         pruned = pruner.prune()
     assert (pruned.attn.o_proj.out_features, pruned.down.out_features) == (16, 16)
+
+
+def test_a_tied_weight_keeps_both_of_its_layers_whole():
+    """``again`` shares ``up``'s weight: neither the channels ``up`` writes nor those ``again`` reads can shrink."""
+
+    class Tied(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.up = nn.Linear(8, 12)
+            self.down = nn.Linear(12, 8)
+            self.again = nn.Linear(8, 12)
+            self.again.weight = self.up.weight
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            _untraceable(x)
+            return self.again(torch.relu(self.down(torch.relu(self.up(x)))))
+
+    torch.manual_seed(9)
+    model = Tied().eval()
+    pruner = SaliencyPruner({"sparsity_level": 0.5})
+    config = [{"tensor_fqn": "up.weight"}, {"tensor_fqn": "down.weight"}]
+    pruner.prepare(model, config, example_inputs=(torch.randn(2, 8),))
+    assert "tied" in pruner.unpruned_layers["up"] and "tied" in pruner.unpruned_layers["down"]
 
 
 def test_the_guard_leaves_a_group_whole_when_the_pruned_copy_computes_otherwise():

@@ -1,8 +1,9 @@
-"""Op rules for matmul: attention heads of two operands meeting head by head.
+"""Op rules for matmul and fused attention: attention heads of two operands meeting head by head.
 
 ``q @ k^T`` and ``probs @ v`` batch over heads: head ``h`` of one operand meets head ``h // rep`` of
 the other (grouped-query attention repeats each key/value head ``rep`` times), so the two spaces are
-tied in units of whole key/value groups. A matmul that sums over channels spoils them.
+tied in units of whole key/value groups. ``scaled_dot_product_attention`` ties q, k and v the same
+way (``enable_gqa`` repeats the key/value heads inside). A matmul that sums over channels spoils them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class AttentionRules(FlowState):
     OPS: ClassVar[dict[str, str]] = {
         "matmul": "_matmul",
         "bmm": "_matmul",
+        "scaled_dot_product_attention": "_sdpa",
     }
 
     def _matmul(self, node: Node, name: str) -> Tags:
@@ -73,3 +75,33 @@ class AttentionRules(FlowState):
         self.graph.link(a.space, b.space, count // math.lcm(a.rep, b.rep))
         zero = a.zero or b.zero
         return with_zero(a if a.rep <= b.rep else b, zero)
+
+    def _sdpa(self, node: Node, name: str) -> Tags:
+        """``softmax(q k^T) v`` fused: heads of q, k and v tied; masked heads are zero where v's are."""
+        q, k, v = node.args[:3]
+        shapes = [shape_of(t) for t in (q, k, v)]
+        tags = [self._of(t) for t in (q, k, v)]
+        ndim = len(shapes[0])
+        gqa = bool(node.kwargs.get("enable_gqa", node.args[7] if len(node.args) > 7 else False))
+        for index in (0, 1, 2):
+            seq = tags[index].get(ndim - 2)
+            last = tags[index].get(ndim - 1)
+            if seq is not None or (last is not None and not isinstance(last, WithinTag)):
+                self._spoil(self._input_tags(node), f"{name} reads channels as positions ({self._where(node)})")
+                return {}
+        out: Tags = {}
+        for dim in range(ndim - 2):
+            q_tag, k_tag, v_tag = (t.get(dim) for t in tags)
+            if q_tag is None and k_tag is None and v_tag is None:
+                continue
+            if not all(isinstance(t, UnitTag) for t in (q_tag, k_tag, v_tag)):
+                present = [t for t in (q_tag, k_tag, v_tag) if t is not None]
+                self._spoil(dict(enumerate(present)), f"{name} mixes its heads ({self._where(node)})")
+                continue
+            rep = shapes[0][dim] // shapes[1][dim] if gqa else 1
+            k_tag, v_tag = (UnitTag(t.space, t.size, t.rep * rep, t.zero) for t in (k_tag, v_tag))
+            self._couple_heads(node, q_tag, k_tag)
+            out[dim] = with_zero(self._couple_heads(node, q_tag, v_tag), v_tag.zero)
+        if tags[2].get(ndim - 1) is not None:
+            out[ndim - 1] = tags[2][ndim - 1]
+        return out

@@ -56,6 +56,9 @@ class LayerRules(FlowState):
         if not tag.zero:
             for space in tag.spaces:
                 self.graph.unsafe(space, f"its masked channels are not zero where {fqn!r} reads them")
+        if fqn in self.tied:
+            for space in tag.spaces:
+                self.graph.unsafe(space, f"{fqn!r} reads it with a weight tied to another module's")
         offset = 0
         for segment in tag.segments:
             self.graph.spaces[segment.space].consumers.append(Consumer(fqn, offset, tag.block))
@@ -70,6 +73,8 @@ class LayerRules(FlowState):
             self.graph.unsafe(space, f"it is written by a functional {kind}, which has no row mask")
             return space, False
         self.graph.spaces[space].producers.append(fqn)
+        if fqn in self.tied:
+            self.graph.unsafe(space, f"it is written by {fqn!r}, whose weight is tied to another module's")
         if fqn not in self.masked:
             self.graph.unsafe(space, f"it is written by {fqn!r}, which is not being pruned")
             return space, False

@@ -41,6 +41,15 @@ def norm_dim(dim: int, ndim: int) -> int:
     return dim + ndim if dim < 0 else dim
 
 
+def _tied_modules(modules: Mapping[str, nn.Module]) -> set[str]:
+    """Fqns of modules holding a parameter another module holds too (tied weights)."""
+    holders: dict[int, set[str]] = {}
+    for fqn, module in modules.items():
+        for parameter in module.parameters(recurse=False):
+            holders.setdefault(id(parameter), set()).add(fqn)
+    return {fqn for fqns in holders.values() if len(fqns) > 1 for fqn in fqns}
+
+
 class FlowState:
     """What the walk knows so far; see the module docstring."""
 
@@ -59,6 +68,7 @@ class FlowState:
         self.graph = SpaceGraph()
         self.tags: dict[Node, Any] = {}
         self.calls: Counter[str] = Counter()
+        self.tied = _tied_modules(modules)
 
     def _input_tags(self, node: Node) -> Tags:
         """Every tag on any tensor input (for spoiling), merged; dims are meaningless here."""
