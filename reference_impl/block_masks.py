@@ -30,24 +30,27 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .selection import lowest_cut, lowest_in_rows
+from .selection import keep_in_rows, lowest_cut
 
 ScoreRows = Callable[["slice | torch.Tensor"], torch.Tensor]
 """Element scores (2-D) of some rows of the 2-D weight: a slice, or a 1-D index of increasing rows."""
 
-BlockChoice = Callable[[slice, torch.Tensor], "torch.Tensor | None"]
-"""Given a chunk's rows and element scores, the bool grid of its blocks to zero (``None``: all)."""
+BlockChoice = Callable[..., "torch.Tensor | None"]
+"""``(chunk_rows, chunk_scores or None, target=None)``: a chunk's blocks' verdicts, 1 kept, 0 zeroed (None: all
+zeroed), written into ``target`` (the chunk's rows of the mask) where it can hold them as they are."""
 
-CHUNK_ELEMENTS = 1 << 19
-"""Elements per row chunk: 2 MiB of float32 scores. A chunk's temporaries stay in cache, and the
-allocator recycles them instead of faulting in fresh pages. On a 4096^2 weight, 4x smaller chunks
-cost 20-50% more (per-op overhead) and 8x larger ones 30-60% more (cache misses)."""
+CHUNK_ELEMENTS = 1 << 18
+"""Elements per row chunk: 1 MiB of float32 scores. A chunk's temporaries (the scores and two
+comparison results of its size) stay in cache, and the allocator recycles them instead of faulting in
+fresh pages; much smaller chunks pay per-op overhead, much larger ones cache misses."""
 
 SAMPLE_BLOCK_ROWS = 256
 """Evenly spaced block rows whose block means are sampled to bracket the k-th lowest mean."""
 
 SAMPLE_SIZE = 1 << 16
-"""Block means in that sample: its quantiles are within ~0.2% of the true ones (binomial error)."""
+"""Block means in that sample: its quantiles are within ~0.2% of the true ones (binomial error). A larger
+sample narrows the bracket around the cut, but ``kthvalue`` on CPU costs about as much per sampled mean
+as the whole pass saves per weight element."""
 
 _BOOL_ROW_AS_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 """Integer dtypes as wide as a row of 2, 4 or 8 bools."""
@@ -154,7 +157,17 @@ def tile_blocks(target: torch.Tensor, blocks: torch.Tensor, block_shape: tuple[i
 
 
 def lowest_in_blocks(scores: torch.Tensor, block_shape: tuple[int, int], zeros_per_block: int) -> torch.Tensor:
-    """Bool like ``scores``: True at the ``zeros_per_block`` lowest-scoring elements of every block.
+    """Bool like ``scores``: True at the ``zeros_per_block`` lowest-scoring elements of every block."""
+    return keep_in_blocks(scores, block_shape, zeros_per_block) == 0
+
+
+def keep_in_blocks(
+    scores: torch.Tensor, block_shape: tuple[int, int], zeros_per_block: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Like ``scores`` (its dtype): 0 at the ``zeros_per_block`` lowest-scoring elements of every block, 1 elsewhere.
+
+    Written into ``out`` when it is given and can hold the verdict as it is computed (same shape and
+    dtype, contiguous, whole one-row blocks); otherwise a new tensor is returned, and ``out`` is untouched.
 
     Partial edge blocks are padded with +inf scores, so the elements they lack rank last. A real +inf
     score would tie with that padding and could lose its place to it, leaving an edge block short of
@@ -164,8 +177,17 @@ def lowest_in_blocks(scores: torch.Tensor, block_shape: tuple[int, int], zeros_p
     if (scores.shape[0] % block_shape[0] or scores.shape[1] % block_shape[1]) and bool(torch.isposinf(scores).any()):
         scores = scores.masked_fill(torch.isposinf(scores), torch.finfo(scores.dtype).max)
     padded = _pad_to_blocks(scores, block_shape, math.inf)
-    lowest = lowest_in_rows(_as_blocks(padded, block_shape), zeros_per_block)
-    return _from_blocks(lowest, block_shape, padded.shape)[: scores.shape[0], : scores.shape[1]]
+    direct = (
+        out is not None
+        and padded is scores
+        and block_shape[0] == 1
+        and out.dtype == scores.dtype
+        and out.shape == scores.shape
+        and out.is_contiguous()
+    )
+    keep_rows = out.view(-1, block_shape[1]) if direct else None
+    keep = keep_in_rows(_as_blocks(padded, block_shape), zeros_per_block, out=keep_rows)
+    return _from_blocks(keep, block_shape, padded.shape)[: scores.shape[0], : scores.shape[1]]
 
 
 def weight_norm_mask(
@@ -194,37 +216,85 @@ def weight_norm_mask(
         mask.fill_(False)
         return
     chunks = row_chunks(rows, cols, block_shape[0])
-    chosen = _choose_blocks(scores, chunks, block_shape, grid, count)
+    kept_blocks = _choose_blocks(scores, chunks, block_shape, grid, count)
     for chunk_rows in chunks:
-        chunk_scores = scores(chunk_rows)
-        chosen_blocks = chosen(chunk_rows, chunk_scores)
         target = mask[chunk_rows]
-        keep = target if target.dtype == torch.bool else torch.empty(target.shape, dtype=torch.bool, device=mask.device)
-        if zeros_per_block >= block_size:  # whole blocks go: tile the blocks' verdict
-            tile_blocks(keep, torch.logical_not(chosen_blocks), block_shape)
-        else:
-            zero = lowest_in_blocks(chunk_scores, block_shape, zeros_per_block)
-            if chosen_blocks is not None:
-                zero &= expand_blocks(chosen_blocks, block_shape, chunk_scores.shape)
-            torch.logical_not(zero, out=keep)
-        if keep is not target:
-            copy_verdict(target, keep)
+        if zeros_per_block >= block_size:  # whole blocks go: the blocks' verdict, tiled
+            _write_blocks(target, kept_blocks(chunk_rows, None, target), block_shape)
+            continue
+        chunk_scores = scores(chunk_rows)
+        kept = kept_blocks(chunk_rows, chunk_scores)
+        keep = keep_in_blocks(chunk_scores, block_shape, zeros_per_block, out=target if kept is None else None)
+        if kept is not None:  # elements of the blocks that stay are kept whatever their rank
+            keep = torch.maximum(keep, expand_blocks(kept, block_shape, chunk_scores.shape))
+        if keep.data_ptr() != target.data_ptr():
+            target.copy_(keep)
+
+
+def _write_blocks(target: torch.Tensor, kept: torch.Tensor | None, block_shape: tuple[int, int]) -> None:
+    """Write a chunk's per-block verdict (1 / 0 in any dtype; ``None``: none kept) into its rows of the mask."""
+    if kept is None:
+        target.fill_(False)
+    elif block_shape == (1, 1):
+        if kept is not target:
+            target.copy_(kept)
+    elif target.dtype == torch.bool:
+        tile_blocks(target, kept.bool(), block_shape)
+    else:
+        keep = torch.empty(target.shape, dtype=torch.bool, device=target.device)
+        tile_blocks(keep, kept.bool(), block_shape)
+        copy_verdict(target, keep)
 
 
 def _choose_blocks(
     scores: ScoreRows, chunks: list[slice], block_shape: tuple[int, int], grid: tuple[int, int], count: int
 ) -> BlockChoice:
-    """The ``count`` lowest-mean blocks (of those tied at the cut, the first in row-major order), chunk by chunk."""
+    """Which blocks stay when the ``count`` lowest-mean go (of those tied at the cut, the first in row-major order)."""
     num_blocks = grid[0] * grid[1]
     if count == num_blocks:
-        return lambda chunk_rows, chunk_scores: None
+        return lambda chunk_rows, chunk_scores, target=None: None
     sample = _sample_means(scores, block_shape, grid, chunks[-1].stop)
-    pieces = [lambda rows=chunk_rows: block_means(scores(rows), block_shape) for chunk_rows in chunks]
-    cut = lowest_cut(pieces, sample, count, num_blocks)
+    means = _chunk_means(scores, block_shape)
+    cut = lowest_cut([lambda rows=chunk_rows: means(rows) for chunk_rows in chunks], sample, count, num_blocks)
     block_rows, grid_cols = block_shape[0], grid[1]
-    return lambda chunk_rows, chunk_scores: cut.lowest(
-        block_means(chunk_scores, block_shape), chunk_rows.start // block_rows * grid_cols
-    )
+
+    def kept(chunk_rows: slice, chunk_scores: torch.Tensor | None, target: torch.Tensor | None = None) -> torch.Tensor:
+        """The verdict, written into ``target`` when it can hold it directly (1x1 blocks, the scores' dtype)."""
+        chunk_means = means(chunk_rows, chunk_scores)
+        direct = target is not None and target.dtype == chunk_means.dtype and target.shape == chunk_means.shape
+        out = target if direct and target.is_contiguous() else None
+        return cut.keep(chunk_means, chunk_rows.start // block_rows * grid_cols, out=out)
+
+    return kept
+
+
+MEANS_KEPT_FROM = 4
+"""Blocks of at least this many elements have their means kept between the passes over the weight: at most a
+quarter of the float32 scores' bytes (half of a float16 weight's), where recomputing them costs a pass."""
+
+
+def _chunk_means(scores: ScoreRows, block_shape: tuple[int, int]) -> Callable[..., torch.Tensor]:
+    """``means(chunk_rows, chunk_scores=None)``: a chunk's block means, computed once per chunk for large blocks.
+
+    Blocks smaller than ``MEANS_KEPT_FROM`` are recomputed from the scores on every call (from
+    ``chunk_scores`` when the caller has them): keeping them would cost as much memory as the weight.
+    """
+    block_rows = block_shape[0]
+
+    def fresh(chunk_rows: slice, chunk_scores: torch.Tensor | None = None) -> torch.Tensor:
+        return block_means(scores(chunk_rows) if chunk_scores is None else chunk_scores, block_shape)
+
+    if block_shape[0] * block_shape[1] < MEANS_KEPT_FROM:
+        return fresh
+    kept: dict[int, torch.Tensor] = {}
+
+    def cached(chunk_rows: slice, chunk_scores: torch.Tensor | None = None) -> torch.Tensor:
+        start = chunk_rows.start // block_rows
+        if start not in kept:
+            kept[start] = fresh(chunk_rows, chunk_scores)
+        return kept[start]
+
+    return cached
 
 
 def _sample_means(scores: ScoreRows, block_shape: tuple[int, int], grid: tuple[int, int], rows: int) -> torch.Tensor:
