@@ -62,7 +62,9 @@ class ElementwiseRules(FlowState):
     }
 
     def _same(self, node: Node, name: str) -> Tags:
-        return dict(self._of(node.args[0]))
+        """``expand``: the same values, maybe under new leading dims."""
+        shift = len(shape_of(node)) - len(shape_of(node.args[0]))
+        return {d + shift: t for d, t in self._of(node.args[0]).items()}
 
     def _unary(self, node: Node, name: str) -> Tags:
         tags = self._of(node.args[0])
@@ -144,11 +146,19 @@ class ElementwiseRules(FlowState):
         return False
 
     def _spatial(self, node: Node, name: str) -> Tags:
+        """Pools, upsampling and padding act on the last two dims (padding: on as many as it pads)."""
         tags = self._of(node.args[0])
         ndim = len(shape_of(node))
-        spatial = {d: t for d, t in tags.items() if d >= ndim - 2}
+        acted = 2
+        zero = True
+        if name in ("pad", "constant_pad_nd"):
+            acted = len(node.args[1]) // 2
+            mode = node.args[2] if len(node.args) > 2 and name == "pad" else "constant"
+            value = node.args[-1] if len(node.args) > (3 if name == "pad" else 2) else 0.0
+            zero = mode != "constant" or not value  # a constant border other than 0 is not a zero channel
+        spatial = {d: t for d, t in tags.items() if d >= ndim - acted}
         self._spoil(spatial, f"{name} runs over its channels ({self._where(node)})")
-        return {d: t for d, t in tags.items() if d < ndim - 2}
+        return {d: (t if zero else with_zero(t, False)) for d, t in tags.items() if d < ndim - acted}
 
     def _softmax(self, node: Node, name: str) -> Tags:
         tags = self._of(node.args[0])
@@ -161,7 +171,7 @@ class ElementwiseRules(FlowState):
         tags = self._of(node.args[0])
         ndim_in = len(shape_of(node.args[0]))
         dims = node.args[1] if len(node.args) > 1 else None
-        if dims is None:
+        if not dims and dims != 0:  # None or []: every dim
             dims = list(range(ndim_in))
         dims = {norm_dim(d, ndim_in) for d in ([dims] if isinstance(dims, int) else dims)}
         keepdim = bool(node.args[2]) if len(node.args) > 2 else bool(node.kwargs.get("keepdim", False))

@@ -109,9 +109,8 @@ class LayerRules(FlowState):
             self._read(incoming, fqn, node, "conv2d")
         elif incoming is not None:
             self._grouped(incoming, fqn, node, space, groups)
-        elif fqn is not None:
-            self.graph.spaces[space].grouped_convs.append(GroupedConv(fqn))
-            self.graph.constrain(space, groups)
+        else:  # its input (the model's own) cannot lose channels, so neither can its groups
+            self.graph.unsafe(space, f"it is written by a grouped convolution ({self._where(node)}) of fixed input")
         return {channel_dim: ChannelTag((Segment(space, out_shape[channel_dim]),), zero)}
 
     def _grouped(self, incoming: Tag, fqn: str | None, node: Node, space: int, groups: int) -> None:
@@ -144,14 +143,15 @@ class LayerRules(FlowState):
         if not is_norm or self.captured.parameter_of(weight) is None:
             self._spoil(tags, f"a batch_norm without an affine BatchNorm module ({self._where(node)})")
             return {}
-        if not isinstance(tag, ChannelTag) or len(tag.segments) != 1 or tag.block != 1:
-            self._spoil(tags, f"BatchNorm {fqn!r} reads it concatenated, split or flattened")
+        space = tag.segments[0].space if isinstance(tag, ChannelTag) and len(tag.segments) == 1 else None
+        if space is None or tag.block != 1 or not self.graph.spaces[space].producers:
+            self._spoil(tags, f"BatchNorm {fqn!r} reads channels that no single layer writes")
             return {}
         self.calls[fqn] += 1
-        self.graph.spaces[tag.segments[0].space].channel_modules.append(fqn)
+        self.graph.spaces[space].channel_modules.append(fqn)
         others = {d: with_zero(t, False) for d, t in tags.items() if d != 1}
         self._spoil(others, f"BatchNorm {fqn!r} normalizes over it")
-        return {1: with_zero(tag, self.channel_hooks and tag.zero)}
+        return {1: with_zero(tag, self.channel_hooks)}  # its ChannelMaskHook zeroes the masked channels
 
     def _layer_norm(self, node: Node, name: str) -> Tags:
         x, shape = node.args[0], node.args[1]
