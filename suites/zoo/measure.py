@@ -136,7 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = args.models.split(",") if args.models else None
     records = [r for r in ZOO if chosen is None or r.name in chosen]
     environment = describe_environment()
+    environment["backends"] = ", ".join(f"{b.name} {b.version}" for b in backends)
+    environment["transformers"] = require_transformers().__version__
     results = measure(backends, records)
+    environment["load_average_end"] = describe_environment()["load_average"]
     written = write_report(results, environment, Path(args.out))
     for path in written:
         print(path)

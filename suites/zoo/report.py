@@ -68,7 +68,18 @@ def markdown_table(results: Sequence[Measurement]) -> str:
 
 
 def _environment_line(environment: dict[str, object]) -> str:
-    keys = ("cpu_model", "cpu_count", "torch_threads", "torch", "python", "load_average", "git_revision")
+    keys = (
+        "cpu_model",
+        "cpu_count",
+        "torch_threads",
+        "torch",
+        "transformers",
+        "backends",
+        "python",
+        "load_average",
+        "load_average_end",
+        "git_revision",
+    )
     return "; ".join(f"{key} {markdown_inline(environment.get(key))}" for key in keys)
 
 
