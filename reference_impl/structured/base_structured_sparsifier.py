@@ -239,6 +239,8 @@ class BaseStructuredSparsifier(BaseSparsifier):
                 prune_traced(traced, masked)
                 self.traced = traced
                 return traced
+        elif inputs is not None:
+            self.graph.inputs = inputs  # the check on a copy runs on the inputs given last
         return self._prune_graph(list(masked))
 
     def _late_graph(self, inputs: tuple | None, fx_error: Exception) -> GraphPruning:
