@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from .selection import keep_in_rows, lowest_cut
+from .whole_tensor_masks import whole_tensor_mask
 
 ScoreRows = Callable[["slice | torch.Tensor"], torch.Tensor]
 """Element scores (2-D) of some rows of the 2-D weight: a slice, or a 1-D index of increasing rows."""
@@ -51,6 +52,10 @@ SAMPLE_SIZE = 1 << 16
 """Block means in that sample: its quantiles are within ~0.2% of the true ones (binomial error). A larger
 sample narrows the bracket around the cut, but ``kthvalue`` on CPU costs about as much per sampled mean
 as the whole pass saves per weight element."""
+
+CHUNKED_DEVICES = ("cpu",)
+"""Device types whose masks are made chunk by chunk, with a sampled bracket that asks the host for counts.
+Elsewhere (GPUs) ``whole_tensor_masks`` makes them in whole-tensor kernels with no host round trip."""
 
 _BOOL_ROW_AS_INT = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 """Integer dtypes as wide as a row of 2, 4 or 8 bools."""
@@ -214,6 +219,9 @@ def weight_norm_mask(
         return
     if count == grid[0] * grid[1] and zeros_per_block >= block_size:
         mask.fill_(False)
+        return
+    if mask.device.type not in CHUNKED_DEVICES:
+        whole_tensor_mask(mask, scores(slice(0, rows)), count, block_shape, zeros_per_block)
         return
     chunks = row_chunks(rows, cols, block_shape[0])
     kept_blocks = _choose_blocks(scores, chunks, block_shape, grid, count)

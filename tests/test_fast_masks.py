@@ -25,7 +25,7 @@ from torch import nn
 
 import reference_impl as ref
 from harness.memory import peak_memory_bytes
-from reference_impl import block_masks, nearly_diagonal_sparsifier, selection
+from reference_impl import block_masks, nearly_diagonal_sparsifier, selection, whole_tensor_masks
 from suites.checks import as_blocks, assert_block_masks_equal_up_to_ties, kept
 
 CASES = 120
@@ -338,3 +338,72 @@ def test_squash_with_a_second_parametrization_evaluates_the_whole_stack():
     expected = model[0].weight.detach().clone()
     sparsifier.squash_mask()
     assert torch.equal(model[0].weight.detach(), expected)
+
+
+# -- the whole-tensor path (GPUs): forced here on CPU ------------------------------------------------
+
+
+@pytest.fixture
+def whole_tensor_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make CPU masks as accelerators make them: whole-tensor kernels, no chunks, no host round trip."""
+    monkeypatch.setattr(block_masks, "CHUNKED_DEVICES", ())
+
+
+@pytest.mark.parametrize("seed", range(0, CASES, 2))
+def test_whole_tensor_path_matches_torch(seed, monkeypatch, whole_tensor_path):
+    _assert_matches_torch(_case(seed), monkeypatch)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf], ids=["nan", "inf"])
+@pytest.mark.parametrize("tie_case", sorted(TIE_CASES))
+def test_whole_tensor_path_ties_go_by_position(tie_case, value, whole_tensor_path):
+    """The same rule as the chunked path, bit for bit: ties at either cut by position, NaN last."""
+    block, zeros, level = TIE_CASES[tie_case]
+    for seed in range(5):
+        weight = _tied_scores((24, 32), seed)
+        weight[weight == math.inf] = value
+        kwargs = {"sparsity_level": level, "sparse_block_shape": block, "zeros_per_block": zeros, "norm": 1}
+        actual = _mask(ref.WeightNormSparsifier, Case(weight, kwargs, 1, 0, 0))
+        assert torch.equal(actual, _by_position(weight.abs(), block, zeros, level)), f"seed {seed}, {kwargs}"
+
+
+@pytest.mark.parametrize("float_dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64], ids=str)
+def test_order_keys_rank_as_topk(float_dtype):
+    """Keys order and tie exactly as the floats do, -0 equal to +0, +inf after every number, NaNs last and equal."""
+    special = torch.tensor([-math.inf, -1.5, -0.0, 0.0, 1e-3, 2.0, math.inf, math.nan, -math.nan], dtype=float_dtype)
+    values = torch.cat([special, torch.randn(200, generator=torch.Generator().manual_seed(0)).to(float_dtype)])
+    keys = whole_tensor_masks.order_keys(values)
+    finite = ~torch.isnan(values)
+    lower = (values[:, None] < values[None, :]) | (finite[:, None] & ~finite[None, :])
+    equal = (values[:, None] == values[None, :]) | (~finite[:, None] & ~finite[None, :])
+    assert torch.equal(keys[:, None] < keys[None, :], lower), f"{float_dtype}: keys order differently from the values"
+    assert torch.equal(keys[:, None] == keys[None, :], equal), f"{float_dtype}: keys tie differently from the values"
+
+
+def _host_reads(size: int, kwargs: dict[str, Any], steps: int) -> tuple[int, int]:
+    """(device-to-host scalar reads, ``nonzero`` calls) of the last of ``steps`` steps on a ``size``-square weight."""
+    sparsifier, _ = _prepared(ref.WeightNormSparsifier, Case(torch.randn(size, size), kwargs, steps, 0, 0))
+    for _ in range(steps - 1):
+        sparsifier.step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+        sparsifier.step()
+    names = [event.name for event in profile.events()]
+    return names.count("aten::_local_scalar_dense"), names.count("aten::nonzero")
+
+
+@pytest.mark.parametrize("steps", [1, 2], ids=["fresh_mask", "masked"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sparsity_level": 0.5, "sparse_block_shape": (1, 1)},
+        {"sparsity_level": 0.5, "sparse_block_shape": (1, 4)},
+        {"sparsity_level": 1.0, "sparse_block_shape": (1, 4), "zeros_per_block": 2},
+        {"sparsity_level": 0.5, "sparse_block_shape": (2, 2), "zeros_per_block": 1},
+    ],
+    ids=["1x1", "1x4", "2of4", "2x2_1"],
+)
+def test_whole_tensor_path_reads_the_host_a_constant_number_of_times(kwargs, steps, whole_tensor_path):
+    """No ``nonzero`` and the same few scalar reads whatever the size: nothing per row, chunk or block."""
+    small, large = _host_reads(64, kwargs, steps), _host_reads(512, kwargs, steps)
+    assert small[1] == large[1] == 0, f"nonzero called (64: {small[1]}, 512: {large[1]} times): a host sync"
+    assert small[0] == large[0] <= 4, f"scalar reads grow with the size or are many: 64: {small[0]}, 512: {large[0]}"
