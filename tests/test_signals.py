@@ -102,10 +102,10 @@ def test_signal_stops_prunebench_run_and_its_process_tree(pytester, tmp_path, st
     report = tmp_path / "report"
     report.mkdir()
     (report / "scoreboard.md").write_text("# a previous, green run\n")
-    command = [sys.executable, "-m", "harness.cli", "run", f"--backend={backend}", "-n=2", f"--report={report}"]
+    command = [sys.executable, "-m", "harness.cli", "run", f"--backend={backend}", "-n=1", f"--report={report}"]
     run = _start(pytester, [*command, "-k", TWO_STEP_TESTS], tmp_path / "started", started_runs)
     tree = _descendants(run.pid)
-    assert len(tree) >= 3, f"expected pytest and two workers below prunebench: {tree}"
+    assert len(tree) >= 2, f"expected pytest and its worker below prunebench: {tree}"
     run.send_signal(signum)
     stdout, stderr = run.communicate(timeout=HANG_LIMIT_S)
     assert run.returncode == 128 + signum, f"{run.returncode}\n{stdout}\n{stderr}"
