@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from suites.perf.conftest import DEFAULT_ROUNDS, DEFAULT_SIZES
+
 from . import run_status
 from .atomic import write_text_atomic
+from .backend import DEFAULT_BACKEND
 from .errors import UsageError
 from .process_tree import RunInterruptedError, run_process_tree
 from .results import ResultsError, load_results
@@ -117,14 +120,15 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
     return options + list(args.pytest_args)
 
 
-def _run_conformance(args: argparse.Namespace, report: Path) -> int:
-    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
+def _run_conformance(args: argparse.Namespace, report: Path, suites: Path = SUITES_DIR) -> int:
+    """The conformance suites (``suites`` = every one, the zoo included; ``SUITES_DIR / "zoo"`` = the zoo alone)."""
+    options = [str(suites), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
     return _finished(_pytest(options + _report_options(report), report), report)
 
 
 def _report_options(report: Path) -> list[str]:
     """Where a conformance run writes its report and its results file."""
-    return [f"--report-dir={report}", f"--results-json={report / 'conformance.json'}"]
+    return [f"--report-dir={report}"]
 
 
 def _finished(status: int, report: Path) -> int:
@@ -146,7 +150,9 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         raw = Path(scratch) / "benchmark.json"
         options = [str(SUITES_DIR / "perf"), "-p", "no:xdist", "-p", "no:cacheprovider", *_matrix_options(args)]
-        options += [f"--perf-sizes={args.perf_sizes}", f"--perf-rounds={args.perf_rounds}", f"--benchmark-json={raw}"]
+        options += [f"--perf-sizes={args.perf_sizes}"] if args.perf_sizes else []
+        options += [f"--perf-rounds={args.perf_rounds}"] if args.perf_rounds else []
+        options += [f"--benchmark-json={raw}"]
         status = _pytest(options, report)
         if not raw.exists():
             return status or 1
@@ -231,6 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     status = 0
     if args.suite in ("conformance", "all"):
         status = _run_conformance(args, report) or status
+    if args.suite == "zoo":
+        status = _run_conformance(args, report, SUITES_DIR / "zoo") or status
     if args.suite in ("perf", "all"):
         status = _run_perf(args, report) or status
     return status
@@ -262,17 +270,22 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the conformance and/or performance suites against a backend")
     run.add_argument(
         "--backend",
-        default="reference",
-        help="backend(s), comma-separated, or 'builtins' for every installed built-in (default: reference)",
+        default=DEFAULT_BACKEND,
+        help=f"backend(s), comma-separated, or 'builtins' for every installed built-in (default: {DEFAULT_BACKEND})",
     )
     run.add_argument("--device", help="devices, comma-separated (default: every available)")
     run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
-    run.add_argument("--suite", choices=["conformance", "perf", "all"], default="conformance")
+    run.add_argument(
+        "--suite",
+        choices=["conformance", "zoo", "perf", "all"],
+        default="conformance",
+        help="conformance: every conformance suite, the zoo of real architectures included; zoo: the zoo alone",
+    )
     run.add_argument("-n", dest="workers", default="auto", help="xdist workers for conformance (default: auto)")
     run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
-    run.add_argument("--perf-sizes", default="1024", help="Linear sides for the perf suite (default: 1024)")
-    run.add_argument("--perf-rounds", type=int, default=5, help="timed rounds per perf case (default: 5)")
+    run.add_argument("--perf-sizes", help=f"Linear sides for the perf suite (default: {DEFAULT_SIZES})")
+    run.add_argument("--perf-rounds", type=int, help=f"timed rounds per perf case (default: {DEFAULT_ROUNDS})")
     run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     run.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)

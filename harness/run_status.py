@@ -18,8 +18,9 @@ from pathlib import Path
 from .atomic import write_text_atomic
 
 STATUS_FILE = "run.json"
-REPORT_FILES: tuple[str, ...] = ("scoreboard.json", "scoreboard.md", "failures.md", "conformance.json")
-"""What a conformance run writes into its report directory (removed when the next run starts)."""
+REPORT_FILES: tuple[str, ...] = ("conformance.json", "scoreboard.md", "failures.md", "scoreboard.json")
+"""What a conformance run writes into its report directory (removed when the next run starts; the last is
+what runs before the one-JSON-per-run report wrote, so an old report cannot look current either)."""
 RUNNING, CUT_SHORT, INTERRUPTED, COMPLETE = "running", "cut short", "interrupted", "complete"
 
 
