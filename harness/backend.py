@@ -1,7 +1,7 @@
 """Resolving ``--backend`` values into ``Backend`` objects: built-ins, entry points, import paths.
 
 A backend is any namespace exposing some of ``harness.api.API_NAMES`` with ``torch.ao.pruning``
-semantics, plus optional ``name``, ``version``, ``capabilities`` and ``xfails`` (a path to an
+semantics, plus optional ``name``, ``version``, ``xfails`` (a path to an
 expected-failures file). The harness resolves it once; tests reach its names through
 ``Backend.get``, which turns a missing name into an *unsupported* outcome rather than an error.
 """
@@ -41,7 +41,6 @@ class Backend:
     namespace: Any = field(repr=False, compare=False)
     source: str = ""
     version: str = "unknown"
-    capabilities: frozenset[str] = frozenset()
     xfails_file: Path | None = None
     mask_access: Any = field(default=None, repr=False, compare=False)
     """The backend's ``mask_access`` (see ``harness.mask_access``); None: masks are parametrizations."""
@@ -143,7 +142,6 @@ def resolve_backend(value: str) -> Backend:
         namespace=namespace,
         source=source,
         version=str(getattr(namespace, "version", None) or getattr(namespace, "__version__", "unknown")),
-        capabilities=frozenset(getattr(namespace, "capabilities", ()) or ()),
         xfails_file=Path(namespace.xfails) if getattr(namespace, "xfails", None) else None,
         mask_access=getattr(namespace, "mask_access", None),
         options=(f"--backend={value.strip()}",),

@@ -66,11 +66,3 @@ def locate_tensor(model: nn.Module, tensor_fqn: object) -> TensorLocation:
             f"{module_fqn or '<root>'!r} ({type(module).__name__}) has {what}; its parameters are {owned}"
         )
     return TensorLocation(module, module_fqn, tensor_name, tensor_fqn)
-
-
-def module_fqn_of(model: nn.Module, target: nn.Module) -> str | None:
-    """The fqn of ``target`` inside ``model`` ("" for the model itself), or None when absent."""
-    for name, module in model.named_modules(remove_duplicate=False):
-        if module is target:
-            return name
-    return None

@@ -17,7 +17,6 @@ from harness.compare import compare_results, parse_threshold
 from harness.errors import UsageError
 from harness.memory import _event_peak, peak_memory_bytes
 from harness.results import SCHEMA, Case, Results, ResultsError, load_results, parse_results, write_results
-from harness.timing import TimingStats, time_rounds
 
 MIB = 2**20
 
@@ -47,19 +46,6 @@ def test_cuda_peak_sees_a_known_allocation():
         return torch.ones(8 * MIB // 4, device="cuda")
 
     assert peak_memory_bytes(allocate, "cuda") == 8 * MIB
-
-
-def test_timing_stats_median_iqr():
-    stats = TimingStats.from_samples([5.0, 1.0, 3.0, 2.0, 4.0])
-    assert (stats.min, stats.median, stats.iqr, stats.rounds) == (1.0, 3.0, 2.0, 5)
-    with pytest.raises(ValueError, match="at least one round"):
-        TimingStats.from_samples([])
-
-
-def test_time_rounds_calls_setup_each_round():
-    calls = []
-    stats = time_rounds(lambda: (calls.append("setup") or len(calls),), lambda n: calls.append(n), "cpu", rounds=3)
-    assert stats.rounds == 3 and calls == ["setup", 1, "setup", 3, "setup", 5]
 
 
 def _case(case_id: str, median: float, memory: int | None = 1000, rounds: int = 5) -> Case:
