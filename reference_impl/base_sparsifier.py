@@ -159,7 +159,10 @@ class BaseSparsifier(abc.ABC):
             if mask is None:
                 mask = _ones_mask(tensor)
             parametrization = group.get("parametrization", FakeSparsity)
-            parametrize.register_parametrization(module, tensor_name, parametrization(mask))
+            # Our FakeSparsity keeps the tensor's shape and dtype by construction (its mask's shape was
+            # checked): torch's consistency check would only evaluate it once more, a full masked copy.
+            unsafe = parametrization is FakeSparsity
+            parametrize.register_parametrization(module, tensor_name, parametrization(mask), unsafe=unsafe)
             self.state[group["tensor_fqn"]]["mask"] = _attached_mask(module, tensor_name)
 
     def step(self, use_path: bool = True) -> None:

@@ -9,13 +9,15 @@ becomes an exact zero instead of ``nan`` (``0 * inf``), and a mask of another dt
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-IN_PLACE_CHUNK_ELEMENTS = 1 << 20
-"""Mask elements turned into a bool ``keep`` at a time when a non-bool mask is applied in place, so
-baking a mask needs no weight-sized temporary (4 MiB of float32 mask per chunk)."""
+IN_PLACE_CHUNK_ELEMENTS = 1 << 18
+"""Mask elements turned into a verdict at a time when a non-bool mask is applied in place, so baking a
+mask needs no weight-sized temporary: one 1 MiB float32 verdict buffer, reused."""
 
 
 def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -32,16 +34,35 @@ def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | No
 
 
 def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
-    """``_apply_mask(mask, weight, out=weight)`` for a mask of ``weight``'s shape, by row chunks when
-    the mask is not bool: each chunk's bool ``keep`` is small, where the whole one is a quarter of a
-    float32 weight."""
-    if mask.dtype == torch.bool or weight.dim() == 0:
-        _apply_mask(mask, weight, out=weight)
+    """``_apply_mask(mask, weight, out=weight)`` for a mask of ``weight``'s shape, with no full-size temporary.
+
+    On CPU, a mask of the weight's dtype is applied by row chunks as a multiply by its verdict
+    ``mask != 0`` written as numbers into one reused buffer: a comparison into numbers and a multiply
+    are several times faster there than ``where``. Multiplying by 1 leaves every weight as it was,
+    inf and NaN included, and by 0 gives ``where``'s 0 for every finite weight; a chunk whose product
+    is not finite (an inf or NaN weight, masked or not) then has its masked entries set to 0 by
+    ``where``, kept ones being intact. Other masks go through ``where`` by chunks; other devices in
+    one ``where`` (one kernel, no host read).
+    """
+    if mask.dtype == torch.bool or weight.dim() == 0 or weight.device.type != "cpu":
+        _apply_mask(mask, weight, out=weight)  # on a GPU one kernel, no host read; on meta nothing to zero
         return
-    rows_per_chunk = max(1, IN_PLACE_CHUNK_ELEMENTS // max(1, weight[0].numel()))
-    for start in range(0, weight.shape[0], rows_per_chunk):
+    # at most half of the rows, so that even a small weight gets no full-size temporary
+    rows_per_chunk = max(1, min(IN_PLACE_CHUNK_ELEMENTS // max(1, weight[0].numel()), weight.shape[0] // 2))
+    if mask.dtype != weight.dtype:
+        for start in range(0, weight.shape[0], rows_per_chunk):
+            rows = slice(start, start + rows_per_chunk)
+            _apply_mask(mask[rows], weight[rows], out=weight[rows])
+        return
+    verdict = torch.empty(
+        (min(rows_per_chunk, weight.shape[0]), *weight.shape[1:]), dtype=weight.dtype, device=weight.device
+    )
+    for start in range(0, weight.shape[0], rows_per_chunk):  # one verdict buffer, reused: no fresh pages per chunk
         rows = slice(start, start + rows_per_chunk)
-        _apply_mask(mask[rows], weight[rows], out=weight[rows])
+        chunk = weight[rows]
+        chunk.mul_(torch.ne(mask[rows], 0, out=verdict[: chunk.shape[0]]))
+        if not math.isfinite(chunk.sum().item()):  # read while in cache
+            _apply_mask(mask[rows], chunk, out=chunk)
 
 
 def bake_mask(module: nn.Module, tensor_name: str) -> None:

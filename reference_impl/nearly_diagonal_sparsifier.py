@@ -35,7 +35,11 @@ def check_nearliness(nearliness: object, shape: tuple[int, ...]) -> int:
 
 
 BAND_CHUNK_ROWS = 256
-"""Rows written per step of ``write_band``: their band columns fit in cache."""
+"""Rows written per step of ``write_band`` when the band is wide: their band columns fit in cache."""
+
+DIAGONAL_FILLS_MAX = 65
+"""Up to this ``nearliness``, the band is written one diagonal at a time (a strided view per diagonal,
+one small fill each); wider bands by row chunks, whose per-chunk cost no longer grows with the width."""
 
 
 def band_mask(shape: tuple[int, int], nearliness: int, device: torch.device) -> torch.Tensor:
@@ -49,15 +53,19 @@ def write_band(mask: torch.Tensor, nearliness: int) -> None:
     """Overwrite the 2-D ``mask`` (any dtype) in place with ``band_mask(mask.shape, nearliness)``: 1 or
     True on the band, 0 or False elsewhere.
 
-    One fill clears it; then each chunk of rows compares ``|row - col|`` only over the columns its
-    band can reach, writing the result straight into the mask, so the work is proportional to the
-    band, not to the whole matrix, and no matrix-sized temporary is made (torch fills the band row
-    by row from Python instead).
+    One fill clears it; then only the band is written, so the work past that fill is proportional to
+    the band, not to the whole matrix, and no matrix-sized temporary is made (torch fills the band row
+    by row from Python instead): a narrow band diagonal by diagonal, a wide one by chunks of rows that
+    compare ``|row - col|`` over the columns their band can reach.
     """
     mask.fill_(0)
     if nearliness <= 0:
         return
     half = nearliness // 2
+    if nearliness <= DIAGONAL_FILLS_MAX:
+        for offset in range(-min(half, mask.shape[0] - 1), min(half, mask.shape[1] - 1) + 1):
+            mask.diagonal(offset).fill_(1)
+        return
     rows, cols = mask.shape
     for start in range(0, min(rows, cols + half), BAND_CHUNK_ROWS):
         stop = min(rows, start + BAND_CHUNK_ROWS)

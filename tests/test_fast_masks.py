@@ -257,9 +257,11 @@ def test_block_means_equal_avg_pool2d_bit_for_bit(block_shape, shape):
     assert torch.equal(block_masks.block_means(scores, block_shape), expected)
 
 
+@pytest.mark.parametrize("diagonal_fills_max", [0, nearly_diagonal_sparsifier.DIAGONAL_FILLS_MAX], ids=["rows", "diag"])
 @pytest.mark.parametrize("chunk_rows", [1, 3, nearly_diagonal_sparsifier.BAND_CHUNK_ROWS])
-def test_band_matches_its_definition(chunk_rows, monkeypatch):
+def test_band_matches_its_definition(chunk_rows, diagonal_fills_max, monkeypatch):
     monkeypatch.setattr(nearly_diagonal_sparsifier, "BAND_CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(nearly_diagonal_sparsifier, "DIAGONAL_FILLS_MAX", diagonal_fills_max)
     for rows in range(1, 13):
         for cols in range(1, 13):
             row_ids, col_ids = torch.arange(rows)[:, None], torch.arange(cols)[None, :]
