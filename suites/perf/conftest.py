@@ -17,6 +17,7 @@ from dataclasses import asdict
 from typing import Any
 
 import pytest
+import torch
 
 from harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
 from harness.memory import memory_method, peak_memory_bytes
@@ -31,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prunebench performance")
     group.addoption("--perf-sizes", default=DEFAULT_SIZES, help="Linear weight sides, comma-separated (default 1024)")
     group.addoption("--perf-rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds per case (default 5)")
+    group.addoption(
+        "--perf-dtypes",
+        default="",
+        help="extra weight dtypes for the WeightNorm step and its read floor, comma-separated, e.g. float16,bfloat16 "
+        "(float32 is always measured, under the case ids without a dtype)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,13 +63,33 @@ def perf_sizes(config: pytest.Config) -> list[int]:
     return sizes
 
 
+def perf_dtypes(config: pytest.Config) -> list[str]:
+    """The extra dtypes of ``--perf-dtypes``: names of floating-point torch dtypes other than float32."""
+    raw = config.getoption("--perf-dtypes")
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [name for name in names if not isinstance(getattr(torch, name, None), torch.dtype)]
+    if bad or any(not getattr(torch, name).is_floating_point or name == "float32" for name in names):
+        raise pytest.UsageError(
+            f"--perf-dtypes {raw!r}: expected floating-point dtypes other than float32, e.g. float16"
+        )
+    return names
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "size" in metafunc.fixturenames:
         metafunc.parametrize("size", perf_sizes(metafunc.config), ids=lambda size: f"{size}x{size}")
+    if "extra_dtype" in metafunc.fixturenames:
+        metafunc.parametrize("extra_dtype", perf_dtypes(metafunc.config))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Alternate backends case by case: sort on (test, params without the backend, backend)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Alternate backends case by case: sort on (test, params without the backend, backend). Cases of extra
+    dtypes are deselected, not skipped, when ``--perf-dtypes`` names none."""
+    if not config.getoption("--perf-dtypes", ""):
+        dtyped = [item for item in items if "extra_dtype" in getattr(item, "fixturenames", ())]
+        if dtyped:
+            config.hook.pytest_deselected(items=dtyped)
+            items[:] = [item for item in items if item not in dtyped]
 
     def interleaved(item: pytest.Item) -> tuple[str, str, str]:
         params = getattr(getattr(item, "callspec", None), "params", {})

@@ -62,3 +62,49 @@ def test_bandwidth_floor(backend, device, size, pass_name, measure):
         return weight, torch.rand(size, size, device=device) < 0.5
 
     measure("floor", fresh, FLOOR_PASSES[pass_name], pass_name=pass_name, size=size, weight_bytes=size * size * 4)
+
+
+WEIGHT_NORM_PATTERNS = sorted(
+    name for name, (class_name, _) in PATTERNS.items() if class_name == "WeightNormSparsifier"
+)
+
+
+@pytest.mark.parametrize("pattern", WEIGHT_NORM_PATTERNS)
+def test_weight_norm_step_in_dtype(backend, device, size, pattern, extra_dtype, measure):
+    """The WeightNorm step on a weight of a ``--perf-dtypes`` dtype (float32: ``test_sparsifier_operation``)."""
+    class_name, kwargs = PATTERNS[pattern]
+    sparsifier_class, dtype = backend.get(class_name), getattr(torch, extra_dtype)
+
+    def fresh() -> tuple[Any, ...]:
+        sparsifier = sparsifier_class(**kwargs)
+        sparsifier.prepare(square_linear(size, device).to(dtype), None)
+        return (sparsifier,)
+
+    weight_bytes = size * size * dtype.itemsize
+    measure(
+        "step",
+        fresh,
+        lambda sparsifier: sparsifier.step(),
+        pattern=pattern,
+        size=size,
+        dtype=extra_dtype,
+        weight_bytes=weight_bytes,
+    )
+
+
+def test_read_floor_in_dtype(backend, device, size, extra_dtype, measure):
+    """One read of a weight of that dtype: the floor of ``test_weight_norm_step_in_dtype``."""
+    dtype = getattr(torch, extra_dtype)
+
+    def fresh() -> tuple[torch.Tensor]:
+        return (torch.randn(size, size, device=device).to(dtype),)
+
+    measure(
+        "floor",
+        fresh,
+        lambda weight: weight.sum(),
+        pass_name="read",
+        size=size,
+        dtype=extra_dtype,
+        weight_bytes=size * size * dtype.itemsize,
+    )
