@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from harness.backend import BUILTIN_BACKENDS, Backend, resolve_backend
-from harness.errors import UsageError
 from harness.cell import backend_free_id
+from harness.errors import UsageError
 from harness.xfails import ExpectedFailure, load_xfails
 
 from .conftest import SUITES, run_suites

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import UsageError
 from harness.cell import backend_free_id, seed_of, suite_of
+from harness.errors import UsageError
 from harness.outcome import CRASHED_PHASE, OUTCOME_ATTRIBUTE, outcome_of
 from harness.scoreboard import Scoreboard
 from harness.xfails import builtin_xfails_file, load_xfails, match_xfail, parse_xfails
