@@ -157,12 +157,17 @@ def _keep(model: nn.Module, fqn: str) -> torch.Tensor:
     return row_mask_parametrization(model.get_submodule(fqn), "weight").mask.clone()
 
 
-def _prune(model: nn.Module, inputs: tuple, level: float, other: tuple) -> tuple[SaliencyPruner, nn.Module, dict]:
-    """Prepare (with example inputs), step and prune ``model``; return masks, masked and pruned outputs."""
-    model.eval()
-    pruner = SaliencyPruner({"sparsity_level": level})
-    pruner.prepare(model, _config(model), example_inputs=inputs)
+def _stepped(model: nn.Module, example_inputs: tuple | None, config: list | None = None) -> SaliencyPruner:
+    """A SaliencyPruner at 0.5 prepared on ``model`` (every Linear / Conv2d but the head by default), stepped."""
+    pruner = SaliencyPruner({"sparsity_level": 0.5})
+    pruner.prepare(model, _config(model) if config is None else config, example_inputs=example_inputs)
     pruner.step()
+    return pruner
+
+
+def _prune(model: nn.Module, inputs: tuple, other: tuple) -> tuple[SaliencyPruner, nn.Module, dict]:
+    """Prepare (with example inputs), step and prune ``model``; pruned == masked on ``inputs`` and ``other``."""
+    pruner = _stepped(model.eval(), inputs)
     masks = {g["module_fqn"]: _keep(model, g["module_fqn"]) for g in pruner.groups}
     with torch.no_grad():
         masked = [model(*inputs), model(*other)]
@@ -177,7 +182,7 @@ def _prune(model: nn.Module, inputs: tuple, level: float, other: tuple) -> tuple
 
 def test_residual_add_couples_both_writers():
     torch.manual_seed(0)
-    pruner, pruned, masks = _prune(ResidualNet(), _images(), 0.5, _images(3))
+    pruner, pruned, masks = _prune(ResidualNet(), _images(), _images(3))
     assert pruned is pruner.model and not isinstance(pruned, torch.fx.GraphModule)
     assert torch.equal(masks["conv1"], masks["conv2"]), "the residual stream's writers must lose the same channels"
     assert int((~masks["conv1"]).sum()) == 4
@@ -189,7 +194,7 @@ def test_residual_add_couples_both_writers():
 
 def test_concatenation_cuts_each_branch_at_its_offset():
     torch.manual_seed(1)
-    _, pruned, _ = _prune(ConcatNet(), _images(), 0.5, _images(3))
+    _, pruned, _ = _prune(ConcatNet(), _images(), _images(3))
     assert (pruned.a.out_channels, pruned.b.out_channels) == (3, 2)
     assert pruned.c.in_channels == 5 and pruned.bn_b.num_features == 2
     assert pruned.head.in_features == pruned.c.out_channels * 16
@@ -197,7 +202,7 @@ def test_concatenation_cuts_each_branch_at_its_offset():
 
 def test_depthwise_convolution_goes_with_its_expansion():
     torch.manual_seed(2)
-    pruner, pruned, masks = _prune(DepthwiseNet(), _images(channels=4), 0.5, _images(3, channels=4))
+    pruner, pruned, masks = _prune(DepthwiseNet(), _images(channels=4), _images(3, channels=4))
     assert torch.equal(masks["expand"], masks["depthwise"])
     dw = pruned.depthwise
     assert dw.groups == dw.in_channels == dw.out_channels == pruned.expand.out_channels == 6
@@ -209,7 +214,7 @@ def test_depthwise_convolution_goes_with_its_expansion():
 @pytest.mark.parametrize("fused", [False, True], ids=["matmul", "sdpa"])
 def test_grouped_query_attention_loses_a_kv_group_with_its_query_heads(fused: bool):
     torch.manual_seed(3)
-    pruner, pruned, masks = _prune(DecoderBlock(GQAttention(fused=fused)), _tokens(), 0.5, _tokens(3))
+    pruner, pruned, masks = _prune(DecoderBlock(GQAttention(fused=fused)), _tokens(), _tokens(3))
     attn = pruned.attn
     assert (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features) == (8, 4, 4)
     assert (attn.num_heads, attn.num_kv_heads, attn.o_proj.in_features) == (2, 1, 8)
@@ -224,9 +229,7 @@ def test_grouped_query_attention_loses_a_kv_group_with_its_query_heads(fused: bo
 def test_layers_that_cannot_be_pruned_exactly_stay_whole_and_are_reported():
     torch.manual_seed(4)
     model = DecoderBlock().eval()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
-    pruner.prepare(model, _config(model), example_inputs=_tokens())
-    pruner.step()
+    pruner = _stepped(model, _tokens())
     for fqn in ("attn.o_proj", "down"):  # they write the residual stream: embedding, LayerNorm
         reason = pruner.unpruned_layers[fqn]
         assert "embedding 'embed'" in reason and "LayerNorm 'norm'" in reason, reason
@@ -252,10 +255,8 @@ def test_a_tied_weight_keeps_both_of_its_layers_whole():
             return self.again(torch.relu(self.down(torch.relu(self.up(x)))))
 
     torch.manual_seed(9)
-    model = Tied().eval()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
     config = [{"tensor_fqn": "up.weight"}, {"tensor_fqn": "down.weight"}]
-    pruner.prepare(model, config, example_inputs=(torch.randn(2, 8),))
+    pruner = _stepped(Tied().eval(), (torch.randn(2, 8),), config)
     assert "tied" in pruner.unpruned_layers["up"] and "tied" in pruner.unpruned_layers["down"]
 
 
@@ -277,7 +278,7 @@ def test_the_guard_leaves_a_group_whole_when_the_pruned_copy_computes_otherwise(
             return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
 
     torch.manual_seed(5)
-    pruner, pruned, _ = _prune(DecoderBlock(Opaque()), _tokens(), 0.5, _tokens(3))
+    pruner, pruned, _ = _prune(DecoderBlock(Opaque()), _tokens(), _tokens(3))
     for fqn in ("attn.q_proj", "attn.k_proj", "attn.v_proj"):
         assert "pruned copy" in pruner.unpruned_layers[fqn], pruner.unpruned_layers[fqn]
     assert pruned.attn.q_proj.out_features == 16 and pruned.gate.out_features == 12
@@ -285,10 +286,7 @@ def test_the_guard_leaves_a_group_whole_when_the_pruned_copy_computes_otherwise(
 
 def test_prune_keeps_training_flags_trains_and_exports():
     torch.manual_seed(6)
-    model = DecoderBlock().train()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
-    pruner.prepare(model, _config(model), example_inputs=_tokens())
-    pruner.step()
+    pruner = _stepped(DecoderBlock().train(), _tokens())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pruned = pruner.prune()
@@ -306,10 +304,8 @@ def test_squash_mask_bakes_the_batchnorm_hooks():
     """After squash_mask the model is plain and still computes what the masked model computed."""
     torch.manual_seed(8)
     model = DepthwiseNet().eval()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
     inputs = _images(channels=4)
-    pruner.prepare(model, _config(model), example_inputs=inputs)
-    pruner.step()
+    pruner = _stepped(model, inputs)
     with torch.no_grad():
         masked = model(*inputs)
     pruner.squash_mask()
@@ -321,9 +317,7 @@ def test_example_inputs_at_prune_only():
     """Planned at prune(): BatchNorm outputs were never zeroed, so only BatchNorm-free groups prune."""
     torch.manual_seed(7)
     model = ResidualNet().eval()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
-    pruner.prepare(model, _config(model))
-    pruner.step()
+    pruner = _stepped(model, None)
     inputs = _images()
     with torch.no_grad():
         masked = model(*inputs)
@@ -336,10 +330,7 @@ def test_example_inputs_at_prune_only():
 
 
 def test_untraceable_model_without_example_inputs_is_a_clear_error():
-    model = ResidualNet()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
-    pruner.prepare(model, _config(model))
-    pruner.step()
+    pruner = _stepped(ResidualNet(), None)
     with pytest.raises(ValueError, match="example_inputs"):
         pruner.prune()
 
@@ -352,11 +343,9 @@ def test_a_model_export_cannot_capture_is_left_whole_not_crashed():
             return super().forward(x) if bool(x.sum() > 0) else -super().forward(x)
 
     model = DataDependent().eval()
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
     inputs = _images()
     with pytest.warns(UserWarning, match="torch.export could not capture"):
-        pruner.prepare(model, _config(model), example_inputs=inputs)
-    pruner.step()
+        pruner = _stepped(model, inputs)
     with torch.no_grad():
         masked = model(*inputs)
     with pytest.warns(UserWarning, match="3 of 3 configured layer"):
@@ -373,10 +362,8 @@ def test_bad_example_inputs_name_the_bad_value():
 
 def test_traceable_model_keeps_the_fx_path():
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
-    pruner = SaliencyPruner({"sparsity_level": 0.5})
-    pruner.prepare(model, [{"tensor_fqn": "0.weight"}], example_inputs=(torch.randn(2, 4),))
+    pruner = _stepped(model, (torch.randn(2, 4),), [{"tensor_fqn": "0.weight"}])
     assert pruner.graph is None
-    pruner.step()
     assert isinstance(pruner.prune(), torch.fx.GraphModule)
 
 
