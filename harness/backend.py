@@ -21,13 +21,18 @@ from .errors import BackendUnavailableError, UnsupportedError, UsageError
 from .import_limit import limited_import
 
 BUILTIN_BACKENDS: dict[str, str] = {
-    "reference": "reference_impl",
-    "torch": "harness.backends.torch_ao",
-    "torchao": "harness.backends.torchao_sparsity",
-    "torch-pruning": "harness.backends.torch_pruning_adapter",
-    "nn-utils-prune": "harness.backends.nn_utils_prune",
+    "reference": "prunebench.reference_impl",
+    "torch": "prunebench.harness.backends.torch_ao",
+    "torchao": "prunebench.harness.backends.torchao_sparsity",
+    "torch-pruning": "prunebench.harness.backends.torch_pruning_adapter",
+    "nn-utils-prune": "prunebench.harness.backends.nn_utils_prune",
 }
 """Built-in backend names and the import path that provides each."""
+
+LEGACY_PACKAGES = ("harness", "reference_impl", "suites")
+"""Top-level import names of prunebench before it installed everything under ``prunebench``: a backend given
+by its old path (``--backend=reference_impl``, ``harness.backends.torch_ao``) is still found, as the same
+module the rest of the run uses (never a second copy imported from a checkout on ``sys.path``)."""
 
 ENTRY_POINT_GROUP = "prunebench.backends"
 DEFAULT_BACKEND = "reference"
@@ -131,7 +136,14 @@ def _load_namespace(value: str) -> tuple[Any, str]:
             raise _usage(value, f"loading its entry point raised {type(error).__name__}: {error}") from error
     if not value or not all(part.isidentifier() for part in value.replace(":", ".").split(".")):
         raise _usage(value, "it is neither a known name nor an import path")
-    return _import_path(value), value
+    path = _current_path(value)
+    return _import_path(path), path
+
+
+def _current_path(value: str) -> str:
+    """``reference_impl`` -> ``prunebench.reference_impl`` (see ``LEGACY_PACKAGES``); other paths unchanged."""
+    package = value.replace(":", ".").split(".", 1)[0]
+    return f"prunebench.{value}" if package in LEGACY_PACKAGES else value
 
 
 def resolve_backend(value: str) -> Backend:

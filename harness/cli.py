@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from suites.perf.conftest import DEFAULT_ROUNDS, DEFAULT_SIZES
+from prunebench.suites.perf.conftest import DEFAULT_ROUNDS, DEFAULT_SIZES
 
 from . import run_status
 from .atomic import write_text_atomic

@@ -31,7 +31,7 @@ from .recorder import MEMORY_PROPERTY, RunRecorder
 from .report import write_report
 from .session import BACKEND_ENV, PluginState
 
-pytest_plugins = ["harness.watchdog"]
+pytest_plugins = ["prunebench.harness.watchdog"]
 """Loaded with this plugin: its hooks run from the command line's parsing on (before ``pytest_configure``)."""
 
 _STATE = pytest.StashKey[PluginState]()

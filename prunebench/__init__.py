@@ -7,7 +7,7 @@ counted as unsupported rather than failed.
 
 from __future__ import annotations
 
-from harness.errors import UnsupportedError as Unsupported
+from prunebench.harness.errors import UnsupportedError as Unsupported
 
 from .checking import parametrize_with_checks
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import torch
 
-from harness.matrix import DTYPES, parse_devices, parse_dtypes
-from harness.subjects import Subject, subject_of
-from harness.xfails import builtin_xfails_file, load_xfails, match_xfail
-from suites.contract.registry import Check, checks_for, contract_test_id
+from prunebench.harness.matrix import DTYPES, parse_devices, parse_dtypes
+from prunebench.harness.subjects import Subject, subject_of
+from prunebench.harness.xfails import builtin_xfails_file, load_xfails, match_xfail
+from prunebench.suites.contract.registry import Check, checks_for, contract_test_id
 
 
 @dataclass(frozen=True)

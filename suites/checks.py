@@ -13,9 +13,8 @@ from contextlib import contextmanager
 import pytest
 import torch
 import torch.nn.functional as F
+from prunebench.harness.mask_access import active_mask_access, using_mask_access
 from torch import nn
-
-from harness.mask_access import active_mask_access, using_mask_access
 
 
 def mask_of(module: nn.Module, tensor_name: str = "weight") -> torch.Tensor:

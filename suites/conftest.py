@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 import torch
+from prunebench.harness.backend import Backend
 from torch import nn
-
-from harness.backend import Backend
 
 from .checks import mask_of
 

@@ -34,9 +34,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
+from prunebench.harness.errors import UnsupportedError
 from torch import nn
-
-from harness.errors import UnsupportedError
 
 from .checks import assert_close
 

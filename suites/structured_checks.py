@@ -8,10 +8,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from prunebench.harness.backend import Backend
 from torch import nn
 from torch.nn.utils import parametrize
-
-from harness.backend import Backend
 
 from .chains import Chain, build_chain_model
 from .checks import kept, mask_of

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from harness.errors import UnsupportedError
-from harness.subjects import PRUNER, SPARSIFIER, Subject
+from prunebench.harness.errors import UnsupportedError
+from prunebench.harness.subjects import PRUNER, SPARSIFIER, Subject
 
 from .contract.registry import CONTRACT_TESTS, Check, checks_for
 

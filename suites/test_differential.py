@@ -18,11 +18,11 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prunebench.harness.backend import Backend
+from prunebench.harness.errors import NotApplicableError
 from torch import nn
 
-import reference_impl
-from harness.backend import Backend
-from harness.errors import NotApplicableError
+from prunebench import reference_impl
 
 from .checks import (
     assert_block_masks_equal_up_to_ties,

@@ -10,9 +10,8 @@ from types import ModuleType
 
 import pytest
 import torch
-
-from harness.errors import BackendUnavailableError
-from harness.watchdog import WORKERS_ENV
+from prunebench.harness.errors import BackendUnavailableError
+from prunebench.harness.watchdog import WORKERS_ENV
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
@@ -26,9 +25,13 @@ os.environ.setdefault(WORKERS_ENV, "0")
 # torch.testing.assert_close imports and which fails when imported twice (its TORCH_LIBRARY registers again).
 # The generic checks train (an optimizer's first step imports torch._dynamo, which registers the
 # torch._inductor.test_operators library): import that here too, for the same reason.
-KEEP_IMPORTED = ["hypothesis", "reference_impl", "matplotlib", "torch._dynamo", "torch._inductor.test_operators"] + (
-    ["torch.distributed.tensor"] if torch.distributed.is_available() else []
-)
+KEEP_IMPORTED = [
+    "hypothesis",
+    "prunebench.reference_impl",
+    "matplotlib",
+    "torch._dynamo",
+    "torch._inductor.test_operators",
+] + (["torch.distributed.tensor"] if torch.distributed.is_available() else [])
 for _module in KEEP_IMPORTED:
     importlib.import_module(_module)
 # torch.export imports and registers much on first use (the compiler's cache artifact types among it);

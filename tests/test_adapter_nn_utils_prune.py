@@ -14,18 +14,18 @@ import sys
 
 import pytest
 import torch
+from prunebench.harness.api import SPARSIFIER_API
+from prunebench.harness.backend import resolve_backend
+from prunebench.harness.backends import nn_utils_prune as adapter
+from prunebench.harness.xfails import load_xfails
 from torch import nn
 from torch.nn.utils import prune
 
-import reference_impl
-from harness.api import SPARSIFIER_API
-from harness.backend import resolve_backend
-from harness.backends import nn_utils_prune as adapter
-from harness.xfails import load_xfails
+from prunebench import reference_impl
 
 from .conftest import SUITES
 
-ADAPTER = "harness.backends.nn_utils_prune"
+ADAPTER = "prunebench.harness.backends.nn_utils_prune"
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
 SPARSIFIER_SUITES = [
     "constructor",

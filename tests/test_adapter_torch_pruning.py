@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 import torch
+from prunebench.harness.backend import resolve_backend
+from prunebench.harness.errors import BackendUnavailableError, UsageError
 from torch import nn
 from torch.nn.utils import parametrize
 
-from harness.backend import resolve_backend
-from harness.errors import BackendUnavailableError, UsageError
-
 from .conftest import hide_library, import_adapter
 
-ADAPTER = "harness.backends.torch_pruning_adapter"
+ADAPTER = "prunebench.harness.backends.torch_pruning_adapter"
 MISSING_HINT = "pip install 'prunebench[torch-pruning]'"
 PROVIDED = ["BaseStructuredSparsifier", "FakeStructuredSparsity", "SaliencyPruner", "FPGMPruner"]
 

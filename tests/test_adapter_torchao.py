@@ -13,16 +13,16 @@ import sys
 
 import pytest
 import torch
+from prunebench.harness.api import API_NAMES
+from prunebench.harness.backend import resolve_backend
+from prunebench.harness.errors import BackendUnavailableError, UsageError
 from torch import nn
 
-import reference_impl
-from harness.api import API_NAMES
-from harness.backend import resolve_backend
-from harness.errors import BackendUnavailableError, UsageError
+from prunebench import reference_impl
 
 from .conftest import hide_library, import_adapter
 
-ADAPTER = "harness.backends.torchao_sparsity"
+ADAPTER = "prunebench.harness.backends.torchao_sparsity"
 MISSING_HINT = "pip install 'prunebench[torchao]'"
 WANDA_NOISE = [
     "ignore:torch.ao.quantization is deprecated:DeprecationWarning",  # torchao's Wanda prepares via torch.ao

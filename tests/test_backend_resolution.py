@@ -6,10 +6,9 @@ import argparse
 import textwrap
 
 import pytest
-
-from harness.api import API_NAMES
-from harness.backend import BUILTIN_BACKENDS, resolve_backend, resolve_backends, unchecked_warning
-from harness.errors import UnsupportedError, UsageError
+from prunebench.harness.api import API_NAMES
+from prunebench.harness.backend import BUILTIN_BACKENDS, resolve_backend, resolve_backends, unchecked_warning
+from prunebench.harness.errors import UnsupportedError, UsageError
 
 from .conftest import SUITES, run_suites
 
@@ -69,7 +68,7 @@ def test_attribute_import_path(pytester):
         nested_backend=textwrap.dedent(
             """
             import types
-            import reference_impl
+            from prunebench import reference_impl
             impl = types.SimpleNamespace(name="nested", WeightNormSparsifier=reference_impl.WeightNormSparsifier)
             """
         )
@@ -98,7 +97,7 @@ def test_module_on_pythonpath_runs_the_suites(pytester):
     pytester.makepyfile(
         third_party=textwrap.dedent(
             """
-            from reference_impl import BaseSparsifier, FakeSparsity
+            from prunebench.reference_impl import BaseSparsifier, FakeSparsity
             name = "third-party"
             version = "9.9"
             """
@@ -120,8 +119,8 @@ def test_environment_variable_selects_backend(pytester, monkeypatch):
 
 
 def test_builtins_keyword_runs_the_available_and_names_the_missing(monkeypatch, capsys):
-    import harness.backend as backend_module
-    from harness.cli import _expand_builtins
+    import prunebench.harness.backend as backend_module
+    from prunebench.harness.cli import _expand_builtins
 
     monkeypatch.setitem(backend_module.BUILTIN_BACKENDS, "ghost", "no_such_adapter_module")
     args = argparse.Namespace(backend="builtins")
@@ -131,7 +130,7 @@ def test_builtins_keyword_runs_the_available_and_names_the_missing(monkeypatch, 
 
 
 def test_builtins_keyword_expands_inside_a_list_without_duplicates():
-    from harness.cli import _expand_builtins
+    from prunebench.harness.cli import _expand_builtins
 
     args = argparse.Namespace(backend="my_pruner,builtins,reference")
     _expand_builtins(args)

@@ -13,11 +13,11 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from prunebench.reference_impl.structured.bias import bias_hooks
 from torch import nn
 from torch.nn.utils import parametrize
 
-import reference_impl as ref
-from reference_impl.structured.bias import bias_hooks
+from prunebench import reference_impl as ref
 
 Factory = Callable[[], ref.BaseSparsifier]
 

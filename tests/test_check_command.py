@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from harness.cli import main
+from prunebench.harness.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "harness.cli", "check", *args, f"--report={tmp_path}"]
+    command = [sys.executable, "-m", "prunebench.harness.cli", "check", *args, f"--report={tmp_path}"]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 

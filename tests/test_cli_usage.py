@@ -7,8 +7,7 @@ import sys
 
 import pytest
 import torch
-
-from harness.cli import main
+from prunebench.harness.cli import main
 
 
 @pytest.fixture
@@ -49,7 +48,10 @@ def test_usage_errors_exit_4(tmp_path, capsys, args, message):
 
 def test_argparse_errors_exit_4_too():
     run = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--suite=nope"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "prunebench.harness.cli", "run", "--suite=nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 4 and "invalid choice" in run.stderr, run.stderr
 
@@ -72,7 +74,7 @@ def test_run_passes_k_and_extra_pytest_options(tmp_path):
         [
             sys.executable,
             "-m",
-            "harness.cli",
+            "prunebench.harness.cli",
             "run",
             "--backend=reference",
             "-n=0",

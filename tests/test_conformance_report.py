@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.failure import failure_message
+from prunebench.harness.failure import failure_message
 
 from .conftest import SUITES, run_suites
 

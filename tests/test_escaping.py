@@ -6,10 +6,9 @@ import re
 import shlex
 
 import pytest
-
-from harness.escaping import csv_cell, markdown_code, markdown_fence, markdown_inline
-from harness.report import Failure, failures_markdown, scoreboard_markdown
-from harness.scoreboard import Scoreboard
+from prunebench.harness.escaping import csv_cell, markdown_code, markdown_fence, markdown_inline
+from prunebench.harness.report import Failure, failures_markdown, scoreboard_markdown
+from prunebench.harness.scoreboard import Scoreboard
 
 HOSTILE = "evil|name\n# Injected heading\n```\n<script>x</script> $(touch /tmp/pwned) `id`"
 

@@ -9,11 +9,15 @@ import sys
 
 def test_my_pruner_is_found_and_validated(tmp_path):
     backends = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "backends"], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-m", "prunebench.harness.cli", "backends"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
     assert "my_pruner" in backends.stdout, f"the example's entry point is not installed:\n{backends.stdout}"
     run = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "run", "--backend=my_pruner", "-n=2", f"--report={tmp_path}"],
+        [sys.executable, "-m", "prunebench.harness.cli", "run", "--backend=my_pruner", "-n=2", f"--report={tmp_path}"],
         capture_output=True,
         text=True,
         timeout=600,

@@ -21,12 +21,12 @@ import pytest
 import torch
 import torch.ao.pruning as torch_ao
 import torch.nn.functional as F
+from prunebench.harness.memory import peak_memory_bytes
+from prunebench.reference_impl import block_masks, nearly_diagonal_sparsifier, selection, whole_tensor_masks
+from prunebench.suites.checks import as_blocks, assert_block_masks_equal_up_to_ties, kept
 from torch import nn
 
-import reference_impl as ref
-from harness.memory import peak_memory_bytes
-from reference_impl import block_masks, nearly_diagonal_sparsifier, selection, whole_tensor_masks
-from suites.checks import as_blocks, assert_block_masks_equal_up_to_ties, kept
+from prunebench import reference_impl as ref
 
 CASES = 120
 BLOCKS = [(1, 1), (1, 2), (1, 4), (4, 1), (2, 2), (3, 3), (2, 4), (1, 8)]

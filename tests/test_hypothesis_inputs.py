@@ -43,7 +43,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-import reference_impl as ref
+from prunebench import reference_impl as ref
 from tests.test_bad_input import leftovers
 
 CI_EXAMPLES = 100

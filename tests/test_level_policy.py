@@ -8,16 +8,16 @@ from fractions import Fraction
 
 import pytest
 import torch
-from torch import nn
-
-import reference_impl as ref
-from reference_impl.validation import (
+from prunebench.reference_impl.validation import (
     CLAMP_WITH_WARNING,
     KEEP_ALL_MASK_ALL,
     RAISE_OUTSIDE_UNIT,
     LevelPolicy,
     check_sparsity_level,
 )
+from torch import nn
+
+from prunebench import reference_impl as ref
 
 POLICIES = {"raise": RAISE_OUTSIDE_UNIT, "clamp": KEEP_ALL_MASK_ALL, "warn": CLAMP_WITH_WARNING}
 

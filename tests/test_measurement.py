@@ -10,13 +10,12 @@ import textwrap
 
 import pytest
 import torch
-
-from harness.atomic import write_text_atomic
-from harness.benchmark_import import case_id
-from harness.compare import compare_results, parse_threshold
-from harness.errors import UsageError
-from harness.memory import _event_peak, peak_memory_bytes
-from harness.results import SCHEMA, Case, Results, ResultsError, load_results, parse_results, write_results
+from prunebench.harness.atomic import write_text_atomic
+from prunebench.harness.benchmark_import import case_id
+from prunebench.harness.compare import compare_results, parse_threshold
+from prunebench.harness.errors import UsageError
+from prunebench.harness.memory import _event_peak, peak_memory_bytes
+from prunebench.harness.results import SCHEMA, Case, Results, ResultsError, load_results, parse_results, write_results
 
 MIB = 2**20
 
@@ -138,7 +137,7 @@ def test_compare_cli_exit_codes(tmp_path):
     same = write_results(_results(_case("a", 0.0101)), tmp_path / "same.json")
     slow = write_results(_results(_case("a", 0.020)), tmp_path / "slow.json")
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    run = [sys.executable, "-m", "harness.cli", "compare"]
+    run = [sys.executable, "-m", "prunebench.harness.cli", "compare"]
     ok = subprocess.run([*run, str(base), str(same)], capture_output=True, text=True, env=env, timeout=120)
     bad = subprocess.run(
         [*run, str(base), str(slow), "--threshold", "10%"], capture_output=True, text=True, env=env, timeout=120

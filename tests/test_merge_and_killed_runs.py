@@ -10,12 +10,11 @@ import textwrap
 import time
 
 import pytest
-
-from harness.cli import main
-from harness.errors import UsageError
-from harness.merge import merge_results
-from harness.results import Case, Results, load_results, write_results
-from harness.tables import render_table
+from prunebench.harness.cli import main
+from prunebench.harness.errors import UsageError
+from prunebench.harness.merge import merge_results
+from prunebench.harness.results import Case, Results, load_results, write_results
+from prunebench.harness.tables import render_table
 
 
 def _machine(host: str, torch_version: str = "2.13.0", median: float = 0.01, device: str = "cpu") -> Results:
@@ -68,7 +67,7 @@ def test_merge_command_writes_file_and_strict_fails_on_conflict(tmp_path, capsys
 WRITER = textwrap.dedent(
     """
     import sys
-    from harness.results import Case, Results, write_results
+    from prunebench.harness.results import Case, Results, write_results
 
     stats = {"min": 1.0, "median": 1.0, "iqr": 0.0, "mean": 1.0, "rounds": 1}
     generation = 0

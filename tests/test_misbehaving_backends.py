@@ -21,8 +21,8 @@ def _backend(pytester: pytest.Pytester, name: str, step_body: str) -> str:
     source = f"""
         import os, time
         import torch
-        import reference_impl
-        from reference_impl import *  # noqa: F403
+        from prunebench import reference_impl
+        from prunebench.reference_impl import *  # noqa: F403
 
         name = {name!r}
 
@@ -147,7 +147,15 @@ def test_overbroad_expected_failures_are_rejected(pytester, prefix):
 
 
 def _prunebench_run(pytester: pytest.Pytester, backend: str, report) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "harness.cli", "run", f"--backend={backend}", "-n=0", f"--report={report}"]
+    command = [
+        sys.executable,
+        "-m",
+        "prunebench.harness.cli",
+        "run",
+        f"--backend={backend}",
+        "-n=0",
+        f"--report={report}",
+    ]
     command += ["-k", "test_step_applies_update_mask or test_disabled_mask_update"]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=pytester.path)
 

@@ -7,14 +7,13 @@ import textwrap
 
 import pytest
 import torch
-
-from harness.outcome import OUTCOMES
+from prunebench.harness.outcome import OUTCOMES
 
 from .conftest import SUITES, run_suites
 
 PARTIAL_BACKEND = textwrap.dedent(
     """
-    from reference_impl import BaseSparsifier, FakeSparsity
+    from prunebench.reference_impl import BaseSparsifier, FakeSparsity
     name = "partial"
     """
 )
@@ -142,11 +141,11 @@ def test_same_id_gets_same_random_numbers(pytester):
 
 
 def test_pyargs_from_another_directory_keeps_xfails_suites_and_seeds(pytester):
-    """``pytest --pyargs suites`` outside the checkout: node ids carry no path, the plugin must not care."""
+    """``pytest --pyargs prunebench.suites`` outside the checkout: node ids carry no path, the plugin must not care."""
     report = pytester.path / "report"
     result = pytester.runpytest_subprocess(
         "--pyargs",
-        "suites.test_weight_norm",
+        "prunebench.suites.test_weight_norm",
         "--backend=torch",
         "-k=partial_blocks_with_zeros_per_block",
         f"--report-dir={report}",

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from prunebench.harness.errors import UnsupportedError
+from prunebench.suites.pruned_model_checks import check_export, require_torch_kernels
 from torch import nn
-
-from harness.errors import UnsupportedError
-from suites.pruned_model_checks import check_export, require_torch_kernels
 
 
 class _NoHalfKernel(nn.Module):

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
+from prunebench.suites.models import SimpleLinear
 from torch import nn
 from torch.nn.utils import parametrize
 
-import reference_impl as ref
-from suites.models import SimpleLinear
+from prunebench import reference_impl as ref
 
 
 class RowZero(ref.BaseSparsifier):

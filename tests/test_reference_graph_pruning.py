@@ -14,10 +14,9 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from prunebench.reference_impl import SaliencyPruner
+from prunebench.reference_impl.structured.masks import row_mask_parametrization
 from torch import nn
-
-from reference_impl import SaliencyPruner
-from reference_impl.structured.masks import row_mask_parametrization
 
 from .conftest import SUITES, run_suites
 
@@ -378,7 +377,7 @@ def resnet_built_outside_pytester() -> None:
     """Build the zoo's ResNet here, once: pytester's in-process runs forget modules first imported inside
     them, and a forgotten ``transformers.models.*`` module breaks transformers' lazy imports in the next run."""
     pytest.importorskip("transformers")
-    from suites.zoo.models import ZOO_BY_NAME, build_model
+    from prunebench.suites.zoo.models import ZOO_BY_NAME, build_model
 
     build_model(ZOO_BY_NAME["resnet"])
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from harness.errors import UsageError
-from harness.plots import plot_results
-from harness.results import Case, Results
-from harness.tables import FORMATS, render_table
+from prunebench.harness.errors import UsageError
+from prunebench.harness.plots import plot_results
+from prunebench.harness.results import Case, Results
+from prunebench.harness.tables import FORMATS, render_table
 
 
 def _run() -> Results:

@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.benchmark_import import results_from_benchmark_json
-from harness.cli import RESULTS_EXIT, USAGE_EXIT, main
-from harness.compare import MEMORY_NOISE, compare_results, parse_threshold
-from harness.environment import BUSY_LOAD_PER_CORE, MACHINE_INFO_KEY, CpuSample, MachineLoad
-from harness.errors import UsageError
-from harness.escaping import FORMULA_START
-from harness.results import Case, Results, load_results, write_results
-from harness.tables import render_table
+from prunebench.harness.benchmark_import import results_from_benchmark_json
+from prunebench.harness.cli import RESULTS_EXIT, USAGE_EXIT, main
+from prunebench.harness.compare import MEMORY_NOISE, compare_results, parse_threshold
+from prunebench.harness.environment import BUSY_LOAD_PER_CORE, MACHINE_INFO_KEY, CpuSample, MachineLoad
+from prunebench.harness.errors import UsageError
+from prunebench.harness.escaping import FORMULA_START
+from prunebench.harness.results import Case, Results, load_results, write_results
+from prunebench.harness.tables import render_table
 
 MIB = 2**20
 QUIET = {"cpu_count": 2, "load_average_start": [0.1, 0.1, 0.1], "load_average_end": [1.0, 0.5, 0.2]}
@@ -177,7 +176,7 @@ def test_command_line_gives_no_traceback_for_a_wrong_type(tmp_path):
     bad = _write(tmp_path, "bad.json", document)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     completed = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "compare", str(good), str(bad)],
+        [sys.executable, "-m", "prunebench.harness.cli", "compare", str(good), str(bad)],
         capture_output=True,
         text=True,
         env=env,

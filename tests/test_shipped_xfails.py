@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 
 import pytest
-
-from harness.backend import BUILTIN_BACKENDS, Backend, resolve_backend
-from harness.cell import backend_free_id
-from harness.errors import UsageError
-from harness.xfails import ExpectedFailure, load_xfails
+from prunebench.harness.backend import BUILTIN_BACKENDS, Backend, resolve_backend
+from prunebench.harness.cell import backend_free_id
+from prunebench.harness.errors import UsageError
+from prunebench.harness.xfails import ExpectedFailure, load_xfails
 
 from .conftest import SUITES, run_suites
 

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness.process_tree import STOP_GRACE_ENV
-from harness.watchdog import WORKERS_ENV
+from prunebench.harness.process_tree import STOP_GRACE_ENV
+from prunebench.harness.watchdog import WORKERS_ENV
 
 from .test_misbehaving_backends import STEP_SUITE, _backend
 
@@ -102,7 +101,15 @@ def test_signal_stops_prunebench_run_and_its_process_tree(pytester, tmp_path, st
     report = tmp_path / "report"
     report.mkdir()
     (report / "scoreboard.md").write_text("# a previous, green run\n")
-    command = [sys.executable, "-m", "harness.cli", "run", f"--backend={backend}", "-n=1", f"--report={report}"]
+    command = [
+        sys.executable,
+        "-m",
+        "prunebench.harness.cli",
+        "run",
+        f"--backend={backend}",
+        "-n=1",
+        f"--report={report}",
+    ]
     run = _start(pytester, [*command, "-k", TWO_STEP_TESTS], tmp_path / "started", started_runs)
     tree = _descendants(run.pid)
     assert len(tree) >= 2, f"expected pytest and its worker below prunebench: {tree}"

@@ -9,9 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
-from harness import watchdog
-from harness.errors import UsageError
+from prunebench.harness import watchdog
+from prunebench.harness.errors import UsageError
 
 from .conftest import run_suites
 from .test_misbehaving_backends import ONE_STEP_TEST, STEP_SUITE, _backend, _scoreboard_row
@@ -57,7 +56,7 @@ def test_backend_hanging_at_import_is_interrupted_in_process(pytester, hang):
 
 def test_prunebench_run_passes_its_import_timeout_on(pytester, tmp_path):
     pytester.makepyfile(stuck=HANGS_AT_IMPORT["sleep"])
-    command = [sys.executable, "-m", "harness.cli", "run", "--backend=stuck", "--import-timeout=1", "-n=0"]
+    command = [sys.executable, "-m", "prunebench.harness.cli", "run", "--backend=stuck", "--import-timeout=1", "-n=0"]
     run = subprocess.run(
         [*command, f"--report={tmp_path}"], capture_output=True, text=True, cwd=pytester.path, timeout=HANG_LIMIT_S
     )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
-from harness.cell import backend_free_id, seed_of, suite_of
-from harness.errors import UsageError
-from harness.outcome import CRASHED_PHASE, OUTCOME_ATTRIBUTE, outcome_of
-from harness.scoreboard import Scoreboard
-from harness.xfails import builtin_xfails_file, load_xfails, match_xfail, parse_xfails
+from prunebench.harness.cell import backend_free_id, seed_of, suite_of
+from prunebench.harness.errors import UsageError
+from prunebench.harness.outcome import CRASHED_PHASE, OUTCOME_ATTRIBUTE, outcome_of
+from prunebench.harness.scoreboard import Scoreboard
+from prunebench.harness.xfails import builtin_xfails_file, load_xfails, match_xfail, parse_xfails
 
 
 def test_parse_skips_comments_and_blank_lines():

@@ -21,7 +21,7 @@ def _preload_zoo() -> None:
     """Build every zoo model once, now: pytester's in-process runs drop the modules first imported inside
     them, and a dropped ``transformers.models.*`` submodule breaks ``transformers``' lazy imports in the next run."""
     if importlib.util.find_spec("transformers") is not None:
-        from suites.zoo.models import ZOO, build_model
+        from prunebench.suites.zoo.models import ZOO, build_model
 
         for record in ZOO:
             build_model(record)

@@ -6,12 +6,11 @@ import re
 
 import pytest
 import torch
+from prunebench.suites.zoo.costs import macs, parameter_count
+from prunebench.suites.zoo.latency import LatencyPair, interleaved_latency
+from prunebench.suites.zoo.measure import Measurement, Timing
+from prunebench.suites.zoo.report import markdown_table
 from torch import nn
-
-from suites.zoo.costs import macs, parameter_count
-from suites.zoo.latency import LatencyPair, interleaved_latency
-from suites.zoo.measure import Measurement, Timing
-from suites.zoo.report import markdown_table
 
 
 def test_macs_of_a_linear_are_batch_times_in_times_out():

@@ -62,12 +62,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from prunebench.harness.errors import BackendUnavailableError
 from torch import nn
 from torch.ao.pruning import BaseSparsifier as _TorchBaseSparsifier
 from torch.ao.pruning._experimental.pruner import FakeStructuredSparsity
 from torch.nn.utils import parametrize
-
-from harness.errors import BackendUnavailableError
 
 try:
     import torch_pruning as tp

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.errors import BackendUnavailableError
+from prunebench.harness.errors import BackendUnavailableError
 
 _NOISY_IMPORT_LOGGERS = ("torchao", "torch.utils._pytree")
 """Loggers that warn during ``import torchao``: failed loads of CUDA-only kernels, an Enum pytree notice."""

@@ -14,10 +14,9 @@ import re
 from typing import Any
 
 import torch
+from prunebench.harness.errors import UnsupportedError
+from prunebench.harness.subjects import PRUNER, Subject
 from torch import nn
-
-from harness.errors import UnsupportedError
-from harness.subjects import PRUNER, Subject
 
 from ..checks import assert_masks_equal, mask_holder, mask_of, must_raise, original_of, parametrized_modules
 from . import overrides

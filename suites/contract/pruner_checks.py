@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from prunebench.harness.subjects import Subject
 from torch import nn
-
-from harness.subjects import Subject
 
 from .. import pruned_model_checks as life
 from ..checks import assert_close

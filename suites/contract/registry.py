@@ -6,8 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-
-from harness.subjects import PRUNER, SPARSIFIER, Subject
+from prunebench.harness.subjects import PRUNER, SPARSIFIER, Subject
 
 CheckFunction = Callable[[Subject, str, torch.dtype], None]
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from prunebench.harness.errors import UnsupportedError
+from prunebench.harness.subjects import PRUNER
 from torch import nn
-
-from harness.errors import UnsupportedError
-from harness.subjects import PRUNER
 
 from ..checks import is_masked, kept, mask_of, original_of
 

@@ -18,10 +18,9 @@ from typing import Any
 
 import pytest
 import torch
-
-from harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
-from harness.memory import memory_method, peak_memory_bytes
-from harness.timing import synchronize
+from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
+from prunebench.harness.memory import memory_method, peak_memory_bytes
+from prunebench.harness.timing import synchronize
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5

@@ -11,9 +11,8 @@ import time
 from dataclasses import dataclass
 
 import torch
+from prunebench.harness.timing import synchronize
 from torch import nn
-
-from harness.timing import synchronize
 
 from .models import ExampleInputs
 

@@ -2,7 +2,7 @@
 
 Reproduce the published table (``results/zoo.md``, its JSON and plot under ``results/zoo/``)::
 
-    python -m suites.zoo.measure --backend=reference,torch,torch-pruning --out=results/zoo.md
+    python -m prunebench.suites.zoo.measure --backend=reference,torch,torch-pruning --out=results/zoo.md
 
 For each backend x zoo model x sparsity level it prunes with the zoo suite's lifecycle
 (``pruning.prune_zoo_model``), then counts parameters and MACs (``costs``) and times dense and pruned
@@ -23,9 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-
-from harness.backend import Backend, resolve_backends
-from harness.environment import describe_environment
+from prunebench.harness.backend import Backend, resolve_backends
+from prunebench.harness.environment import describe_environment
 
 from .costs import macs, parameter_count, torch_pruning_macs
 from .latency import interleaved_latency
@@ -124,7 +123,9 @@ def measure(backends: Sequence[Backend], records: Sequence[ZooModel] = ZOO) -> l
 def main(argv: Sequence[str] | None = None) -> int:
     from .report import write_report
 
-    parser = argparse.ArgumentParser(prog="python -m suites.zoo.measure", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m prunebench.suites.zoo.measure", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--backend", default="reference,torch,torch-pruning", help="comma-separated backends")
     parser.add_argument("--out", default="results/zoo.md", help="the Markdown table; JSON and plot go beside it")
     parser.add_argument("--models", default=None, help="comma-separated zoo model names (default: all)")

@@ -21,9 +21,8 @@ from types import ModuleType
 from typing import Any
 
 import torch
+from prunebench.harness.errors import UnsupportedError
 from torch import nn
-
-from harness.errors import UnsupportedError
 
 IMAGE_SIDE = 32
 """Height and width of the image models' inputs: the smallest that every stride of the zoo divides."""

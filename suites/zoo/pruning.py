@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from prunebench.harness.backend import Backend
 from torch import nn
-
-from harness.backend import Backend
 
 from ..checks import is_masked, kept, mask_of
 from ..structured_checks import parameter_count

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.atomic import write_text_atomic
-from harness.escaping import markdown_inline
+from prunebench.harness.atomic import write_text_atomic
+from prunebench.harness.escaping import markdown_inline
 
 from .measure import BATCH_SIZES, Measurement, as_json
 from .models import ZOO_BY_NAME
@@ -144,7 +144,8 @@ def write_report(results: Sequence[Measurement], environment: dict[str, object],
     text = "\n\n".join(
         [
             "# The zoo: what structured pruning buys on real architectures",
-            "Reproduce: `python -m suites.zoo.measure --backend=reference,torch,torch-pruning --out=results/zoo.md`"
+            "Reproduce: `python -m prunebench.suites.zoo.measure --backend=reference,torch,torch-pruning"
+            " --out=results/zoo.md`"
             " (the zoo extra installed: `pip install 'prunebench[zoo]'`). Every Linear / Conv2d but the head is"
             " pruned with the backend's `SaliencyPruner`; models are the tiny configs of `suites/zoo/models.py`.",
             f"Machine: {_environment_line(environment)}.",

@@ -9,7 +9,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from reference_impl import BaseSparsifier, FakeSparsity, NearlyDiagonalSparsifier, WeightNormSparsifier
+from prunebench.reference_impl import BaseSparsifier, FakeSparsity, NearlyDiagonalSparsifier, WeightNormSparsifier
 
 __all__ = ["BaseSparsifier", "FakeSparsity", "NearlyDiagonalSparsifier", "WeightNormSparsifier"]
 

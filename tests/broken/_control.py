@@ -7,8 +7,9 @@ the reference's own class).
 
 from __future__ import annotations
 
-import reference_impl
-from harness.api import KNOWN_NAMES
+from prunebench.harness.api import KNOWN_NAMES
+
+from prunebench import reference_impl
 
 name = "control"
 

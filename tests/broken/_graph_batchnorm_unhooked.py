@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from prunebench.reference_impl.structured.graph import decide, finish
+from prunebench.reference_impl.structured.graph.masking import ChannelMaskHook
 from torch import nn
 
-import reference_impl
-from reference_impl.structured.graph import decide, finish
-from reference_impl.structured.graph.masking import ChannelMaskHook
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import reference_impl
-from reference_impl import (
+from prunebench.reference_impl import (
     BaseStructuredSparsifier,
     FakeStructuredSparsity,
     FPGMPruner,
     LSTMSaliencyPruner,
     SaliencyPruner,
 )
-from reference_impl.structured import pruning, rewrite
+from prunebench.reference_impl.structured import pruning, rewrite
+
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - the four sparsifier names
 from ._base import __all__ as _sparsifier_names

@@ -8,6 +8,6 @@ suites) does not list them; ``tests/test_zoo_broken.py`` runs them on the zoo.
 
 from __future__ import annotations
 
-from reference_impl import BaseStructuredSparsifier, FakeStructuredSparsity, SaliencyPruner
+from prunebench.reference_impl import BaseStructuredSparsifier, FakeStructuredSparsity, SaliencyPruner
 
 __all__ = ["BaseStructuredSparsifier", "FakeStructuredSparsity", "SaliencyPruner"]

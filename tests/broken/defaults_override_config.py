@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import nn
 
-import reference_impl
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils import parametrize
 
-import reference_impl
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

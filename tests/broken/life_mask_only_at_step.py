@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-import reference_impl
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from prunebench.reference_impl.nearly_diagonal_sparsifier import write_band
 from torch import nn
 
-import reference_impl
-from reference_impl.nearly_diagonal_sparsifier import write_band
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-import reference_impl
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import reference_impl
-from reference_impl.structured import planning
-from reference_impl.structured.chains import ConsumerUse
+from prunebench.reference_impl.structured import planning
+from prunebench.reference_impl.structured.chains import ConsumerUse
+
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

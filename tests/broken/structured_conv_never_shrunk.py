@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from prunebench.reference_impl.structured import producers
+from prunebench.reference_impl.structured.chains import Producer
 from torch import nn
 from torch.fx import Node
 from torch.nn.utils.parametrize import type_before_parametrizations
 
-import reference_impl
-from reference_impl.structured import producers
-from reference_impl.structured.chains import Producer
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with

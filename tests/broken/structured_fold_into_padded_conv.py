@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from prunebench.reference_impl.structured import planning
 from torch import nn
 
-import reference_impl
-from reference_impl.structured import planning
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from prunebench.reference_impl.structured import bias
 from torch import nn
 from torch.nn.utils.parametrize import type_before_parametrizations
 
-import reference_impl
-from reference_impl.structured import bias
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import with_globals

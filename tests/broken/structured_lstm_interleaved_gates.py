@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from prunebench.reference_impl.structured import lstm, rewrite
 
-import reference_impl
-from reference_impl.structured import lstm, rewrite
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

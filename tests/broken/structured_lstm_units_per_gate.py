@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from prunebench.reference_impl.structured.lstm import GATES
+from prunebench.reference_impl.structured.masks import row_mask_parametrization
+from prunebench.reference_impl.structured.saliency_pruner import clear_lowest, row_saliency
 from torch import nn
 
-import reference_impl
-from reference_impl.structured.lstm import GATES
-from reference_impl.structured.masks import row_mask_parametrization
-from reference_impl.structured.saliency_pruner import clear_lowest, row_saliency
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 

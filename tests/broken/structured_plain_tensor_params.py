@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-import reference_impl
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_storing_with

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from prunebench.reference_impl.structured import rewrite
+from prunebench.reference_impl.structured.planning import ConsumerPlan
 
-import reference_impl
-from reference_impl.structured import rewrite
-from reference_impl.structured.planning import ConsumerPlan
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

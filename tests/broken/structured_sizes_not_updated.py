@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import reference_impl
-from reference_impl.structured import rewrite
-from reference_impl.structured.lstm import rewrite_lstm
-from reference_impl.structured.planning import Plan
+from prunebench.reference_impl.structured import rewrite
+from prunebench.reference_impl.structured.lstm import rewrite_lstm
+from prunebench.reference_impl.structured.planning import Plan
+
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

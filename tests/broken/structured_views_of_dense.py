@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
+from prunebench.reference_impl.structured import rewrite
 from torch import nn
 
-import reference_impl
-from reference_impl.structured import rewrite
+from prunebench import reference_impl
 
 from ._structured_base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._structured_base import prune_with, with_globals

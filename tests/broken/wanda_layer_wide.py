@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
+from prunebench.reference_impl import wanda_sparsifier
 
-import reference_impl
-from reference_impl import wanda_sparsifier
+from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._base import with_globals

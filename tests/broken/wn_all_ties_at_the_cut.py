@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from reference_impl import block_masks, selection, weight_norm_sparsifier
+from prunebench.reference_impl import block_masks, selection, weight_norm_sparsifier
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 from ._base import with_globals
