@@ -327,7 +327,7 @@ def model_state_dict_carries_no_masks(subject: Subject, device: str, dtype: torc
     except RuntimeError as error:
         raise AssertionError(
             f"the prepared model's state_dict does not load (strict) into the same architecture prepared "
-            f"elsewhere: {str(error).splitlines()[0]}"
+            f"elsewhere: {' '.join(str(error).split())}"
         ) from None
 
 
