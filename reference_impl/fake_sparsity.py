@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-IN_PLACE_CHUNK_ELEMENTS = 1 << 18
+IN_PLACE_CHUNK_ELEMENTS = 1 << 20
 """Mask elements turned into a verdict at a time when a non-bool mask is applied in place, so baking a
-mask needs no weight-sized temporary: one 1 MiB float32 verdict buffer, reused."""
+mask needs no weight-sized temporary: one 4 MiB float32 verdict buffer, reused. Few chunks, so few
+operations: on a loaded machine each parallel operation can wait for a descheduled thread."""
 
 
 def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -39,8 +40,8 @@ def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
     On CPU, a mask of the weight's dtype is applied by row chunks as a multiply by its verdict
     ``mask != 0`` written as numbers into one reused buffer: a comparison into numbers and a multiply
     are several times faster there than ``where``. Multiplying by 1 leaves every weight as it was,
-    inf and NaN included, and by 0 gives ``where``'s 0 for every finite weight; a chunk whose product
-    is not finite (an inf or NaN weight, masked or not) then has its masked entries set to 0 by
+    inf and NaN included, and by 0 gives ``where``'s 0 for every finite weight; a weight whose product
+    is not finite (an inf or NaN entry, masked or not) then has its masked entries set to 0 by
     ``where``, kept ones being intact. Other masks go through ``where`` by chunks; other devices in
     one ``where`` (one kernel, no host read).
     """
@@ -61,8 +62,10 @@ def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
         rows = slice(start, start + rows_per_chunk)
         chunk = weight[rows]
         chunk.mul_(torch.ne(mask[rows], 0, out=verdict[: chunk.shape[0]]))
-        if not math.isfinite(chunk.sum().item()):  # read while in cache
-            _apply_mask(mask[rows], chunk, out=chunk)
+    if not math.isfinite(weight.sum().item()):  # an inf or NaN weight: masked ones are NaN now, kept ones intact
+        for start in range(0, weight.shape[0], rows_per_chunk):
+            rows = slice(start, start + rows_per_chunk)
+            _apply_mask(mask[rows], weight[rows], out=weight[rows])
 
 
 def bake_mask(module: nn.Module, tensor_name: str) -> None:

@@ -409,3 +409,21 @@ def test_whole_tensor_path_reads_the_host_a_constant_number_of_times(kwargs, ste
     small, large = _host_reads(64, kwargs, steps), _host_reads(512, kwargs, steps)
     assert small[1] == large[1] == 0, f"nonzero called (64: {small[1]}, 512: {large[1]} times): a host sync"
     assert small[0] == large[0] <= 4, f"scalar reads grow with the size or are many: 64: {small[0]}, 512: {large[0]}"
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "-inf"])
+def test_squash_of_non_finite_weights_zeroes_masked_ones_and_keeps_the_rest(value):
+    """The in-place multiply gives ``where``'s result even when masked or kept weights are inf or NaN."""
+    model = nn.Sequential(nn.Linear(64, 64, bias=False))
+    with torch.no_grad():
+        model[0].weight[::3, ::5] = value
+    parameter = model[0].weight
+    sparsifier = ref.WeightNormSparsifier(0.5, (1, 1), norm=lambda weight: torch.rand_like(weight))
+    sparsifier.prepare(model, None)
+    sparsifier.step()
+    mask = sparsifier.state["0.weight"]["mask"].clone()
+    assert mask.min() == 0 and mask.max() == 1, "the random scores must mask some weights and keep others"
+    expected = torch.where(mask != 0, parameter.detach(), 0.0)
+    sparsifier.squash_mask()
+    assert torch.equal(model[0].weight.detach().isnan(), expected.isnan()), "NaN where a NaN weight was kept only"
+    assert torch.equal(model[0].weight.detach().nan_to_num(), expected.nan_to_num())
