@@ -347,17 +347,38 @@ def test_perf_results_carry_the_recorded_load(tmp_path):
     assert "busy machine" in render_table([reloaded], "md").splitlines()[0]
 
 
-def test_perf_suite_records_the_load_around_its_run(tmp_path):
-    """The perf suite's own hook, in a real (one-case) run: start and end samples reach machine_info."""
-    raw = tmp_path / "raw.json"
+def _one_perf_case(raw: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The read-floor case at 16x16, one round, serially, in a child pytest with exactly ``env``."""
     command = [sys.executable, "-m", "pytest", "suites/perf", "-p", "no:xdist", "-p", "no:cacheprovider", "-q"]
     command += ["--backend=reference", "--perf-sizes=16", "--perf-rounds=1", "-k", "floor and read"]
     command += [f"--benchmark-json={raw}"]
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
+    root = Path(__file__).parent.parent
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=root, env=env)
+
+
+def _environment_outside_xdist() -> dict[str, str]:
+    """This process's environment without xdist's worker variables (this test may itself run in a worker)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+
+
+def test_perf_suite_records_the_load_around_its_run(tmp_path):
+    """The perf suite's own hook, in a real (one-case) run: start and end samples reach machine_info."""
+    raw = tmp_path / "raw.json"
+    completed = _one_perf_case(raw, _environment_outside_xdist())
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     load = json.loads(raw.read_text())["machine_info"][MACHINE_INFO_KEY]
     assert load["cpu_count"] == os.cpu_count() and load["wall_s"] > 0, load
     assert len(load["load_average_start"]) == 3 and len(load["load_average_end"]) == 3, load
+
+
+def test_perf_case_whose_timing_xdist_switched_off_fails(tmp_path):
+    """In an xdist worker's environment pytest-benchmark times nothing: the case fails, it does not pass."""
+    raw = tmp_path / "raw.json"
+    completed = _one_perf_case(raw, {**_environment_outside_xdist(), "PYTEST_XDIST_WORKER": "gw0"})
+    output = completed.stdout + completed.stderr
+    assert completed.returncode == 1, output[-3000:]
+    assert "switched its timing off" in output and "-p no:xdist" in output, output[-3000:]
+    assert not raw.exists()
 
 
 # --- CSV cells cannot become formulas --------------------------------------------------------------

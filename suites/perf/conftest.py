@@ -1,6 +1,8 @@
 """Options and the ``measure`` fixture of the performance suites.
 
-Run them serially (pytest-benchmark disables itself under xdist)::
+Run them serially (pytest-benchmark disables itself under xdist, and a case whose timing was switched
+off that way fails: a perf run that measured nothing is not a pass; ``--benchmark-disable`` is the
+explicit way to run the cases once, untimed)::
 
     pytest suites/perf --backend=reference,torch -p no:xdist --perf-sizes=1024,4096 --benchmark-json=raw.json
 
@@ -104,6 +106,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Callable[..., None]:
     """``measure(operation_name, setup, target, **params)``: time ``target(*setup())`` and record it all."""
     rounds = request.config.getoption("--perf-rounds")
+    asked_to_skip_timing = request.config.getoption("benchmark_disable") and not request.config.getoption(
+        "benchmark_enable"
+    )
+    if benchmark.disabled and not asked_to_skip_timing:
+        pytest.fail(
+            "pytest-benchmark switched its timing off (it does under xdist: workers or a PYTEST_XDIST_WORKER "
+            "variable), so this case would measure nothing; run the perf suites serially with -p no:xdist",
+            pytrace=False,
+        )
 
     def run(operation: str, setup: Callable[[], tuple[Any, ...]], target: Callable[..., Any], **params: Any) -> None:
         def timed(*arguments: Any) -> None:
