@@ -66,11 +66,40 @@ def test_clamp_policies_give_the_nearest_end(level, clamped):
         assert check_sparsity_level(level, CLAMP_WITH_WARNING, warn=False) == clamped
 
 
-@pytest.mark.parametrize("class_name", ["WeightNormSparsifier", "WandaSparsifier"])
-def test_sparsifiers_declare_their_policy(class_name):
+@pytest.mark.parametrize(
+    ("class_name", "expected"),
+    [
+        ("WeightNormSparsifier", CLAMP_WITH_WARNING),  # README, 'Deliberate deviations'
+        ("WandaSparsifier", CLAMP_WITH_WARNING),
+        ("SaliencyPruner", RAISE_OUTSIDE_UNIT),  # torch: int(rows * level) rows to topk
+        ("LSTMSaliencyPruner", RAISE_OUTSIDE_UNIT),
+        ("FPGMPruner", KEEP_ALL_MASK_ALL),  # torch: explicit <= 0 / >= 1 branches
+    ],
+)
+def test_classes_declare_their_policy(class_name, expected):
     policy = getattr(ref, class_name).level_policy
     assert isinstance(policy, LevelPolicy), f"{class_name}.level_policy is {policy!r}"
-    assert policy == CLAMP_WITH_WARNING, f"{class_name} clamps with a warning (README, 'Deliberate deviations')"
+    assert policy == expected, f"{class_name}.level_policy is {policy!r}, expected {expected!r}"
+
+
+@pytest.mark.parametrize("class_name", ["SaliencyPruner", "LSTMSaliencyPruner"])
+def test_saliency_pruners_refuse_a_level_outside_the_unit_interval(class_name):
+    model = nn.Sequential(nn.Linear(8, 8))
+    pruner = getattr(ref, class_name)(defaults={"sparsity_level": 1.5})
+    with pytest.raises(ValueError, match=r"sparsity_level=1\.5 for '0\.weight' is outside \[0, 1\]"):
+        pruner.prepare(model, [{"tensor_fqn": "0.weight"}])
+    assert not hasattr(model[0], "parametrizations"), "a refused prepare left a parametrization behind"
+
+
+@pytest.mark.parametrize(("level", "kept"), [(math.inf, 0), (-3.0, 8)])
+def test_fpgm_clamps_silently(level, kept):
+    model = nn.Sequential(nn.Linear(4, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pruner = ref.FPGMPruner(sparsity_level=level)
+        pruner.prepare(model, [{"tensor_fqn": "0.weight"}])
+        pruner.step()
+    assert int(model[0].parametrizations.weight[0].mask.sum()) == kept
 
 
 @pytest.mark.parametrize(("level", "kept"), [(2.0, 0), (-1.0, 64)])

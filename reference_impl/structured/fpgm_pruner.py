@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..validation import resolve_function
+from ..validation import KEEP_ALL_MASK_ALL, LevelPolicy, check_sparsity_level, resolve_function
 from .base_structured_sparsifier import BaseStructuredSparsifier
 from .masks import row_mask_parametrization
 
@@ -30,14 +28,6 @@ def l2_distance(rows: torch.Tensor) -> torch.Tensor:
 _DISTANCES: dict[int, DistanceFn] = {1: l1_distance, 2: l2_distance}
 
 
-def check_level(level: object, where: str = "") -> None:
-    """Any real number but NaN: ``<= 0`` keeps every filter, ``>= 1`` masks them all."""
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(f"sparsity_level{where} must be a real number (<= 0 keeps all, >= 1 masks all), got {level!r}")
-    if math.isnan(level):
-        raise ValueError(f"sparsity_level{where} must be a real number (<= 0 keeps all, >= 1 masks all), got nan")
-
-
 class FPGMPruner(BaseStructuredSparsifier):
     """Mask the filters closest to the geometric median of their layer: the most replaceable ones.
 
@@ -52,14 +42,17 @@ class FPGMPruner(BaseStructuredSparsifier):
     rows, so its repeated steps can mask more than ``sparsity_level``.
     """
 
+    level_policy: ClassVar[LevelPolicy] = KEEP_ALL_MASK_ALL
+    """torch's explicit branches: ``<= 0`` keeps every filter, ``>= 1`` masks them all, silently."""
+
     def __init__(self, sparsity_level: float = 0.5, dist: int | DistanceFn | None = None) -> None:
-        check_level(sparsity_level)
+        check_sparsity_level(sparsity_level, self.level_policy)
         self.dist_fn: DistanceFn = resolve_function("dist", dist, _DISTANCES, default=2)
         super().__init__(defaults={"sparsity_level": sparsity_level})
 
     def validate_group(self, group: Mapping[str, Any]) -> None:
         super().validate_group(group)
-        check_level(group.get("sparsity_level"), f" for {group['tensor_fqn']!r}")
+        check_sparsity_level(group.get("sparsity_level"), self.level_policy, f" for {group['tensor_fqn']!r}")
 
     def compute_distance(self, weight: torch.Tensor) -> torch.Tensor:
         """Per filter, the sum of ``|dist_fn|`` to every filter (itself included, at distance 0).
@@ -83,7 +76,7 @@ class FPGMPruner(BaseStructuredSparsifier):
         parametrization = row_mask_parametrization(module, tensor_name)
         mask = parametrization.mask
         rows = mask.numel()
-        level = min(max(float(sparsity_level), 0.0), 1.0)  # clamped first: round(inf * rows) overflows
+        level = check_sparsity_level(sparsity_level, self.level_policy)  # clamped first: round(inf * rows) overflows
         count = 0 if level == 0 else rows if level == 1 else min(round(level * rows), rows)
         mask.fill_(True)
         if count:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrize import type_before_parametrizations
 
+from ..validation import RAISE_OUTSIDE_UNIT, LevelPolicy, check_sparsity_level
 from .base_structured_sparsifier import BaseStructuredSparsifier
 from .lstm import GATES
 from .masks import LSTM_WEIGHT, keep_of, row_mask_parametrization
-from .saliency_pruner import check_sparsity_level, clear_lowest, row_saliency
+from .saliency_pruner import clear_lowest, row_saliency
 
 
 def _gate_pair(tensor_name: str) -> tuple[str, str] | None:
@@ -34,9 +35,12 @@ class LSTMSaliencyPruner(BaseStructuredSparsifier):
     as in ``SaliencyPruner``. Masks only lose rows; already masked units are picked first.
     """
 
+    level_policy: ClassVar[LevelPolicy] = RAISE_OUTSIDE_UNIT
+    """As ``SaliencyPruner``: a unit count outside [0, hidden_size] is invalid."""
+
     def validate_group(self, group: Mapping[str, Any]) -> None:
         super().validate_group(group)
-        check_sparsity_level(group)
+        check_sparsity_level(group.get("sparsity_level"), self.level_policy, f" for {group['tensor_fqn']!r}")
 
     def update_mask(self, module: nn.Module, tensor_name: str, sparsity_level: float, **kwargs: Any) -> None:
         pair = _gate_pair(tensor_name) if type_before_parametrizations(module) is nn.LSTM else None

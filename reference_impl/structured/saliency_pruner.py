@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from ..validation import RAISE_OUTSIDE_UNIT, LevelPolicy, check_sparsity_level
 from .base_structured_sparsifier import BaseStructuredSparsifier
 from .masks import row_mask_parametrization
-
-
-def check_sparsity_level(group: Mapping[str, Any]) -> float:
-    """The group's ``sparsity_level``, a real number in [0, 1]; missing or out of range is an error."""
-    level = group.get("sparsity_level")
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(
-            f"sparsity_level for {group['tensor_fqn']!r} must be a real number in [0, 1] (set it in "
-            f"defaults or in the config entry), got {level!r}"
-        )
-    if math.isnan(level):
-        raise ValueError(
-            f"sparsity_level for {group['tensor_fqn']!r} must be a real number in [0, 1] (set it in "
-            f"defaults or in the config entry), got {level!r}"
-        )
-    if not 0.0 <= level <= 1.0:
-        raise ValueError(f"sparsity_level for {group['tensor_fqn']!r} must be in [0, 1], got {level!r}")
-    return float(level)
 
 
 def row_saliency(weight: torch.Tensor) -> torch.Tensor:
@@ -53,9 +34,12 @@ class SaliencyPruner(BaseStructuredSparsifier):
     NaN last; a masked NaN/inf row becomes exact zeros.
     """
 
+    level_policy: ClassVar[LevelPolicy] = RAISE_OUTSIDE_UNIT
+    """torch's ``int(rows * level)`` rows go to ``topk``: outside [0, 1] that count is invalid."""
+
     def validate_group(self, group: Mapping[str, Any]) -> None:
         super().validate_group(group)
-        check_sparsity_level(group)
+        check_sparsity_level(group.get("sparsity_level"), self.level_policy, f" for {group['tensor_fqn']!r}")
 
     def row_scores(self, module: nn.Module, tensor_name: str, settings: Mapping[str, Any]) -> torch.Tensor:
         """Each row's L1 saliency, which a graph-planned group sums per unit."""
