@@ -68,7 +68,7 @@ def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
             _apply_mask(mask[rows], weight[rows], out=weight[rows])
 
 
-def bake_mask(module: nn.Module, tensor_name: str) -> None:
+def bake_mask(module: nn.Module, tensor_name: str, rows_needed: torch.Tensor | None = None) -> None:
     """Remove the parametrizations of ``module.<tensor_name>``, leaving the parametrized values in the tensor.
 
     When one of our mask parametrizations is the tensor's only one, it masks the original
@@ -77,13 +77,20 @@ def bake_mask(module: nn.Module, tensor_name: str) -> None:
     page faults, in place ~35 ms), and the module ends up with the very ``Parameter`` object it had
     before ``prepare``, so an optimizer holding it keeps working. Any other stack of parametrizations
     is evaluated as usual. ``squash_mask`` and structured ``prune()`` both bake through here.
+
+    ``rows_needed`` (bool per row, only for a lone row mask) says which rows the caller keeps:
+    ``prune()`` removes most masked rows right after baking, so zeroing them would be wasted work;
+    only masked rows it keeps (a carrier channel, a conv's last filter) are zeroed.
     """
     parametrizations = module.parametrizations[tensor_name]
     only = parametrizations[0] if len(parametrizations) == 1 else None
     original = getattr(parametrizations, "original", None)
     if type(only) in (FakeSparsity, FakeStructuredSparsity) and isinstance(original, torch.Tensor):
         with torch.no_grad():
-            only.mask_in_place(original)
+            if rows_needed is None:
+                only.mask_in_place(original)
+            else:
+                only.mask_in_place(original, rows_needed)
         parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=False)
     else:
         parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
@@ -140,14 +147,21 @@ class FakeStructuredSparsity(nn.Module):
         row_shape = (-1,) + (1,) * (weight.dim() - 1)
         return _apply_mask(self.mask.reshape(row_shape), weight)
 
-    def mask_in_place(self, weight: torch.Tensor) -> None:
-        """Zero the masked rows of ``weight`` itself, touching only those rows (``prune()`` drops most of
-        them next; a full masked pass makes its bake ~15% slower). A meta tensor has no values to zero."""
+    def mask_in_place(self, weight: torch.Tensor, rows_needed: torch.Tensor | None = None) -> None:
+        """Zero the masked rows of ``weight`` itself, touching only those rows, and of them only the
+        ``rows_needed`` ones when given (``prune()`` drops the others next). A meta tensor has no values."""
         self._check_fits(weight)
         if weight.is_meta:
             return
-        keep = self.mask if self.mask.dtype == torch.bool else self.mask != 0
-        weight.index_fill_(0, (~keep).nonzero().squeeze(1), 0)
+        masked = self.mask == 0
+        if rows_needed is not None:
+            if rows_needed.shape != masked.shape:
+                raise ValueError(
+                    f"rows_needed has shape {tuple(rows_needed.shape)}; expected one bool per row, "
+                    f"shape {tuple(masked.shape)}"
+                )
+            masked &= rows_needed
+        weight.index_fill_(0, masked.nonzero().squeeze(1), 0)
 
     def _check_fits(self, weight: torch.Tensor) -> None:
         if self.mask.dim() != 1 or self.mask.shape[0] != weight.shape[0]:

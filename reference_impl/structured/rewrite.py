@@ -1,10 +1,13 @@
 """Physically shrinking modules once every plan is known: the only part of ``prune()`` that mutates.
 
 The order matters and is fixed by ``apply_plans``: masks are baked first (so every weight is the
-plain masked tensor the masked model used), then consumers fold or merge and lose input columns,
-then per-channel modules and producers lose their channels. Consumer columns and producer rows are
-different dims, so a module that is both is handled correctly in either role. Declared sizes
-(``in_features``, ``out_channels``, ``num_features``, ...) are updated with the tensors.
+plain masked tensor the masked model used, in the rows that stay), then producers and per-channel
+modules lose their channels, then consumers fold or merge and lose input columns. Consumer columns
+and producer rows are different dims, so a module that is both is handled correctly in either role;
+rows go first because a row gather is a contiguous copy, and the strided column gather then reads
+only the rows that remain (on a deep MLP at 50% this halves the tensor work). A fold's bias delta
+and a carrier's merged slice are computed over the rows the consumer kept, which is all they feed.
+Declared sizes (``in_features``, ``out_channels``, ``num_features``, ...) are updated with the tensors.
 """
 
 from __future__ import annotations
@@ -21,16 +24,17 @@ from .lstm import rewrite_lstm
 from .planning import Action, ConsumerPlan, Plan
 
 
-def bake(module: nn.Module) -> None:
+def bake(module: nn.Module, rows_kept: torch.Tensor | None = None) -> None:
     """Turn a masked module into a plain one computing the same: masked weights and biases, no hooks.
 
     Each tensor is baked by ``bake_mask``: a lone row mask zeroes its rows in place on the original
     tensor, the same result as ``leave_parametrized=True`` without materializing a masked copy of
-    every weight (most of those rows are about to be dropped anyway).
+    every weight. ``rows_kept`` (the producer's final selection) limits the weight's zeroing to the
+    masked rows that survive; the rest are dropped right after.
     """
     restore_bias(module)
     for name in list(getattr(module, "parametrizations", {})):
-        bake_mask(module, name)
+        bake_mask(module, name, rows_kept if name == "weight" else None)
 
 
 def _set_param(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
@@ -149,15 +153,17 @@ def shrink_producer(plan: Plan) -> None:
 
 
 def apply_plans(baked: Iterable[nn.Module], plans: Iterable[Plan]) -> None:
-    """Bake every masked module, then shrink consumers, per-channel modules and producers, in that order."""
+    """Bake every masked module, then shrink producers, per-channel modules and consumers, in that order."""
     plans = list(plans)
+    rows_kept = {id(p.chain.producer.module): p.keep for p in plans if p.chain.producer.lstm_units is None}
     for module in baked:
-        bake(module)
-    for plan in plans:
-        for consumer in plan.consumers:
-            shrink_consumer(consumer, plan.keep_index)
-    for plan in plans:
-        for _node, module in plan.chain.channel_modules:
-            shrink_channel_module(module, plan.keep_index)
+        bake(module, rows_kept.get(id(module)))
+    keep_indices = [plan.keep_index for plan in plans]
     for plan in plans:
         shrink_producer(plan)
+    for plan, keep_index in zip(plans, keep_indices, strict=True):
+        for _node, module in plan.chain.channel_modules:
+            shrink_channel_module(module, keep_index)
+    for plan, keep_index in zip(plans, keep_indices, strict=True):
+        for consumer in plan.consumers:
+            shrink_consumer(consumer, keep_index)
