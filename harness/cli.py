@@ -50,6 +50,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
     runs = _load_all(args.results)
     baseline = args.baseline or sorted({case.backend for run in runs for case in run.cases})[0]
+    baseline = baseline.split(",")[0].strip()  # a table's fallback baselines: the plot takes the first
     for path in plot_results(runs, args.output, baseline):
         print(path)
     return 0
@@ -286,7 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
     run.add_argument("--perf-sizes", help=f"Linear sides for the perf suite (default: {DEFAULT_SIZES})")
     run.add_argument("--perf-rounds", type=int, help=f"timed rounds per perf case (default: {DEFAULT_ROUNDS})")
-    run.add_argument("--baseline", help="baseline backend of the perf table's ratios")
+    run.add_argument(
+        "--baseline",
+        help="baseline backend of the perf table's ratios; several comma-separated (torch,torch-pruning): each "
+        "row against the first of them it has",
+    )
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
     run.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     run.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
@@ -320,7 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("results", nargs="+")
     table.add_argument("--format", default="md", help="md, github, html, latex or csv (default: md)")
     table.add_argument("--by", default="backend", help="columns: backend (default) or device")
-    table.add_argument("--baseline", help="column the ratios are taken against (default: the first)")
+    table.add_argument(
+        "--baseline",
+        help="column the ratios are taken against (default: the first); several comma-separated: each row "
+        "against the first of them it has",
+    )
     table.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
     table.set_defaults(handler=cmd_table)
 

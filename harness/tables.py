@@ -1,7 +1,10 @@
 """Result tables: cases as rows, backends (or devices) as columns, ratios against a baseline column.
 
 Cells show the median time and the peak memory; each non-baseline column gets a ratio column
-(``time / baseline time``: below 1 is faster than the baseline). When a run was measured on a busy
+(``time / baseline time``: below 1 is faster than the baseline). When the run measured bandwidth
+floors (``harness.floors``), every column also gets ``/ floor``: its time as a multiple of one plain
+pass over the same weight, timed in that column (a ``step`` against one read, ``squash_mask``
+against one ``weight * mask``), which says how close to the hardware each backend is. When a run was measured on a busy
 machine (``harness.comparability.busy_warnings``) the table starts with a warning saying so, in the
 format's own way of writing a note; CSV stays data only, its cells neutralised against formulas.
 """
@@ -17,6 +20,7 @@ from tabulate import tabulate
 from .comparability import busy_warnings
 from .errors import UsageError
 from .escaping import csv_cell, html_text, markdown_inline
+from .floors import floor_cases, times_floor
 from .results import Case, Results, cases_of
 
 FORMATS = {"md": "pipe", "github": "github", "html": "html", "latex": "latex", "csv": None}
@@ -47,30 +51,80 @@ def _row_key(case: Case, pivot: str) -> tuple[str, str]:
 def table_rows(
     runs: Iterable[Results], pivot: str = "backend", baseline: str | None = None
 ) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the pivot table (see the module docstring)."""
+    """Headers and rows of the pivot table (see the module docstring).
+
+    ``baseline`` is one column, or several comma-separated in order of preference (``torch,torch-pruning``):
+    each row is then measured against the first of them that has a case in it, named in a ``baseline``
+    column, so a workload one baseline cannot run (torch on the zoo) still gets a ratio against another.
+    """
     if pivot not in PIVOTS:
         raise UsageError(f"--by {pivot!r}: expected one of {PIVOTS}")
     cells: dict[tuple[str, str], dict[str, Case]] = {}
-    for case in cases_of(runs):
+    cases = cases_of(runs)
+    for case in cases:
         cells.setdefault(_row_key(case, pivot), {})[getattr(case, pivot)] = case
+    floors = floor_cases(cases)
+    with_floors = any(times_floor(case, floors) is not None for case in cases)
     columns = sorted({column for row in cells.values() for column in row})
-    if baseline is not None and baseline not in columns:
+    preferred = [name.strip() for name in baseline.split(",")] if baseline else columns[:1]
+    missing = [name for name in preferred if name not in columns]
+    if missing or not all(preferred):
         raise UsageError(f"baseline {baseline!r} is not among the {pivot}s in these results: {columns}")
-    baseline = baseline or (columns[0] if columns else None)
+    if len(preferred) > 1:
+        return _rows_with_row_baselines(cells, columns, preferred, floors, with_floors, pivot)
+    baseline = preferred[0] if preferred else None
     others = [column for column in columns if column != baseline]
     headers = ["case", "device" if pivot == "backend" else "backend", f"{baseline} time", f"{baseline} peak mem"]
+    headers += [f"{baseline} / floor"] if with_floors else []
     for column in others:
         headers += [f"{column} time", f"{column} peak mem", f"{column} / {baseline}"]
+        headers += [f"{column} / floor"] if with_floors else []
     rows = []
     for (case_id, other), row in sorted(cells.items()):
         base = row.get(baseline)
         line = [case_id, other, _time(base), format_bytes(base.peak_memory_bytes) if base else "-"]
+        line += [_ratio(times_floor(base, floors))] if with_floors else []
         for column in others:
             case = row.get(column)
-            ratio = f"{case.median / base.median:.3g}x" if case and base and base.median > 0 else "-"
-            line += [_time(case), format_bytes(case.peak_memory_bytes) if case else "-", ratio]
+            line += [_time(case), format_bytes(case.peak_memory_bytes) if case else "-", _ratio(_over(case, base))]
+            line += [_ratio(times_floor(case, floors))] if with_floors else []
         rows.append(line)
     return headers, rows
+
+
+def _rows_with_row_baselines(
+    cells: dict[tuple[str, str], dict[str, Case]],
+    columns: list[str],
+    preferred: list[str],
+    floors: dict,
+    with_floors: bool,
+    pivot: str,
+) -> tuple[list[str], list[list[str]]]:
+    """Every column with a ``/ baseline`` ratio against the row's own baseline (the first of ``preferred`` in it)."""
+    headers = ["case", "device" if pivot == "backend" else "backend", "baseline"]
+    for column in columns:
+        headers += [f"{column} time", f"{column} peak mem", f"{column} / baseline"]
+        headers += [f"{column} / floor"] if with_floors else []
+    rows = []
+    for (case_id, other), row in sorted(cells.items()):
+        name = next((candidate for candidate in preferred if candidate in row), None)
+        base = row.get(name) if name else None
+        line = [case_id, other, name or "-"]
+        for column in columns:
+            case = row.get(column)
+            ratio = "-" if column == name else _ratio(_over(case, base))
+            line += [_time(case), format_bytes(case.peak_memory_bytes) if case else "-", ratio]
+            line += [_ratio(times_floor(case, floors))] if with_floors else []
+        rows.append(line)
+    return headers, rows
+
+
+def _over(case: Case | None, base: Case | None) -> float | None:
+    return case.median / base.median if case and base and base.median > 0 else None
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value:.3g}x" if value is not None else "-"
 
 
 def _time(case: Case | None) -> str:

@@ -6,7 +6,7 @@ import pytest
 from prunebench.harness.errors import UsageError
 from prunebench.harness.plots import plot_results
 from prunebench.harness.results import Case, Results
-from prunebench.harness.tables import FORMATS, render_table
+from prunebench.harness.tables import FORMATS, render_table, table_rows
 
 
 def _run() -> Results:
@@ -39,3 +39,76 @@ def test_plots_are_written(tmp_path):
     names = sorted(path.name for path in written)
     assert names == ["latency_step_cpu.png", "speedup_vs_torch_cpu.png"]
     assert all(path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG" for path in written)
+
+
+def _with_floors() -> Results:
+    def case(backend: str, operation: str, median: float, **params) -> Case:
+        stats = {"min": median, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
+        name = params.get("pass_name", params.get("dtype", operation))
+        return Case(f"{operation}[1024-{name}]", backend, "cpu", operation, {"size": 1024, **params}, stats, 4096)
+
+    cases = [
+        case("torch", "step", 0.8, pattern="wn_1x4"),
+        case("reference", "step", 0.04, pattern="wn_1x4"),
+        case("torch", "squash_mask", 0.6, pattern="wn_1x4"),
+        case("reference", "squash_mask", 0.3, pattern="wn_1x4"),
+        case("torch", "floor", 0.002, pass_name="read"),
+        case("reference", "floor", 0.004, pass_name="read"),
+        case("torch", "floor", 0.2, pass_name="multiply"),
+        case("reference", "floor", 0.1, pass_name="multiply"),
+        case("reference", "step", 0.5, pattern="wn_1x4", dtype="float16"),  # no float16 floor measured
+    ]
+    return Results(kind="perf", environment={}, backends=[], cases=cases)
+
+
+def test_floor_columns_state_each_backend_against_its_own_floor():
+    headers, rows = table_rows([_with_floors()], "backend", "torch")
+    assert headers[4] == "torch / floor" and headers[-1] == "reference / floor"
+    by_case = {row[0]: row for row in rows}
+    assert by_case["step[1024-step]"][4] == "400x" and by_case["step[1024-step]"][-1] == "10x"  # / read
+    assert by_case["squash_mask[1024-squash_mask]"][4] == "3x"  # / multiply, not / read
+    assert by_case["squash_mask[1024-squash_mask]"][-1] == "3x"
+    assert by_case["floor[1024-read]"][4] == "-"  # a floor is not measured against itself
+
+
+def test_a_case_whose_floor_was_not_measured_shows_no_floor_ratio():
+    by_case = {row[0]: row for row in table_rows([_with_floors()], "backend", "torch")[1]}
+    assert by_case["step[1024-float16]"][-1] == "-"
+
+
+def test_no_floor_columns_without_floor_cases():
+    headers, _ = table_rows([_run()], "backend", "torch")
+    assert not any("floor" in header for header in headers)
+
+
+def _zoo_and_mlp() -> Results:
+    def case(backend: str, case_id: str, median: float) -> Case:
+        stats = {"min": median, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
+        return Case(case_id, backend, "cpu", "prune", {"model": case_id}, stats, 4096)
+
+    cases = [
+        case("torch", "prune[mlp64]", 0.2),
+        case("reference", "prune[mlp64]", 0.02),
+        case("torch-pruning", "prune[mlp64]", 0.1),
+        case("reference", "zoo_prune[resnet]", 0.3),  # torch cannot prune this model: no torch case
+        case("torch-pruning", "zoo_prune[resnet]", 0.1),
+        case("reference", "zoo_prune[llama]", 0.4),  # neither baseline can
+    ]
+    return Results(kind="perf", environment={}, backends=[], cases=cases)
+
+
+def test_each_row_takes_the_first_baseline_it_has():
+    headers, rows = table_rows([_zoo_and_mlp()], "backend", "torch,torch-pruning")
+    assert headers[:3] == ["case", "device", "baseline"]
+    ratio = {column: headers.index(f"{column} / baseline") for column in ("reference", "torch-pruning", "torch")}
+    by_case = {row[0]: row for row in rows}
+    mlp, resnet, llama = by_case["prune[mlp64]"], by_case["zoo_prune[resnet]"], by_case["zoo_prune[llama]"]
+    assert mlp[2] == "torch" and mlp[ratio["reference"]] == "0.1x" and mlp[ratio["torch-pruning"]] == "0.5x"
+    assert mlp[ratio["torch"]] == "-"  # the row's own baseline
+    assert resnet[2] == "torch-pruning" and resnet[ratio["reference"]] == "3x"
+    assert llama[2] == "-" and llama[ratio["reference"]] == "-"
+
+
+def test_a_fallback_baseline_must_be_in_the_results():
+    with pytest.raises(UsageError, match="'torch,tf'"):
+        table_rows([_zoo_and_mlp()], "backend", "torch,tf")

@@ -53,13 +53,15 @@ def test_bandwidth_floor(backend, device, size, pass_name, measure):
 
     Timed in the same run, interleaved like every case, so an operation can be stated as a multiple
     of what the memory system allows (``step`` vs ``read``: one read of the weight; ``squash_mask``
-    vs ``multiply``: one ``weight * mask`` into a fresh tensor). It is measured once per backend
-    column on purpose: the columns' floors should agree, and their ratio shows the run's noise.
+    vs ``multiply``: one ``weight * mask`` into a fresh tensor, the mask a 0/1 tensor of the weight's
+    dtype as sparsifiers store it: a bool mask would take torch's slow mixed-dtype path, ~10x the
+    time on CPU, and flatter every squash). It is measured once per backend column on purpose: the
+    columns' floors should agree, and their ratio shows the run's noise (``harness.floors``).
     """
 
     def fresh() -> tuple[torch.Tensor, torch.Tensor]:
         weight = torch.randn(size, size, device=device)
-        return weight, torch.rand(size, size, device=device) < 0.5
+        return weight, (torch.rand(size, size, device=device) < 0.5).to(weight.dtype)
 
     measure("floor", fresh, FLOOR_PASSES[pass_name], pass_name=pass_name, size=size, weight_bytes=size * size * 4)
 

@@ -35,7 +35,8 @@ def accepts_example_inputs(method: Callable[..., object]) -> bool:
     return "example_inputs" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
-def _with_inputs(method: Callable[..., object], inputs: ExampleInputs) -> dict[str, ExampleInputs]:
+def with_inputs(method: Callable[..., object], inputs: ExampleInputs) -> dict[str, ExampleInputs]:
+    """``{"example_inputs": inputs}`` for a method that takes them, else no keywords."""
     return {"example_inputs": inputs} if accepts_example_inputs(method) else {}
 
 
@@ -96,11 +97,11 @@ def prune_zoo_model(
     parameters_before = parameter_count(model)
     config = prunable_config(model, record)
     pruner = backend.get("SaliencyPruner")({"sparsity_level": sparsity_level})
-    pruner.prepare(model, config, **_with_inputs(pruner.prepare, inputs))
+    pruner.prepare(model, config, **with_inputs(pruner.prepare, inputs))
     pruner.step()
     masked_layers, zeroed_rows = _mask_summary(model, config)
     masked_output = _masked_output(model, inputs) if masked_layers else None
-    pruned = pruner.prune(**_with_inputs(pruner.prune, inputs))
+    pruned = pruner.prune(**with_inputs(pruner.prune, inputs))
     return ZooPruning(
         record=record,
         sparsity_level=sparsity_level,
