@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from prunebench.harness.errors import UsageError
 from prunebench.harness.plots import plot_results
-from prunebench.harness.results import Case, Results
+from prunebench.harness.results import Case, Results, write_results
 from prunebench.harness.tables import FORMATS, render_table, table_rows
 
 
@@ -112,3 +116,27 @@ def test_each_row_takes_the_first_baseline_it_has():
 def test_a_fallback_baseline_must_be_in_the_results():
     with pytest.raises(UsageError, match="'torch,tf'"):
         table_rows([_zoo_and_mlp()], "backend", "torch,tf")
+
+
+def test_readme_summary_script_prints_ratios_and_floors_from_one_file(tmp_path):
+    def case(backend: str, case_id: str, operation: str, median: float, **params) -> Case:
+        stats = {"min": median, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
+        return Case(case_id, backend, "cpu", operation, params, stats, 2 << 20)
+
+    step = "sparsifier_operation[1024x1024-wn_1x4-step]"
+    zoo = "zoo_prune[resnet]"
+    cases = [
+        case("torch", step, "step", 0.8, size=1024, pattern="wn_1x4", weight_bytes=4 << 20),
+        case("reference", step, "step", 0.04, size=1024, pattern="wn_1x4", weight_bytes=4 << 20),
+        case("reference", "bandwidth_floor[1024x1024-read]", "floor", 0.004, size=1024, pass_name="read"),
+        case("reference", zoo, "zoo_prune", 0.3, model="resnet"),
+        case("torch-pruning", zoo, "zoo_prune", 0.1, model="resnet"),
+    ]
+    path = write_results(Results(kind="perf", environment={}, backends=[], cases=cases), tmp_path / "perf.json")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "perf_summary.py"
+    output = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=True)
+    lines = output.stdout.splitlines()
+    (step_line,) = [line for line in lines if line.startswith("| WN 1x4 `step` | 1024²")]
+    assert "**0.050x**" in step_line and "| 10.0x |" in step_line and "| 0.50x |" in step_line, step_line
+    (zoo_line,) = [line for line in lines if line.startswith("| resnet |")]
+    assert "**3.000x**" in zoo_line, zoo_line
