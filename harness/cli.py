@@ -60,7 +60,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_results, parse_threshold
 
     threshold = parse_threshold(args.threshold)  # a usage error before any file is read
-    comparison = compare_results(load_results(args.base), load_results(args.new), threshold)
+    comparison = compare_results(load_results(args.base), load_results(args.new), threshold, args.relative_to)
     for warning in comparison.warnings:
         print(f"prunebench: warning: {warning}", file=sys.stderr)
     print(comparison.render())
@@ -356,6 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="10%",
         help="allowed slowdown or growth in percent: 10%% and 10 both mean 10%% (default: 10%%); "
         "growth of peak memory within a noise band is never a regression (see README)",
+    )
+    compare.add_argument(
+        "--relative-to",
+        metavar="BACKEND",
+        help="judge each case by its time over the same case of BACKEND in the same run (machine drift "
+        "cancels); BACKEND's own cases are not judged",
     )
     compare.set_defaults(handler=cmd_compare)
     return parser

@@ -5,6 +5,13 @@ outlier moves), reports how many rounds each median rests on, flags a case whose
 than ``MIN_ROUNDS`` rounds as weak evidence, lets peak memory move within ``MEMORY_NOISE`` before
 calling it a regression, and warns (``harness.comparability``) when the two runs come from different
 CPUs or torch builds or from a busy machine, where a ratio measures the machines rather than the code.
+
+On a shared machine the whole run drifts: two runs of the same code, hours apart, differ by 1.2-2x in
+a third of their cases, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
+case by its time over the same case of that backend *in the same run* (backends are interleaved case
+by case, so drift cancels), the way the published tables state results; the yardstick's own cases and
+the bandwidth floors (the same plain pass in every column) are then not judged, and a case the
+yardstick lacks in either run is compared on its absolute time, said so.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from tabulate import tabulate
 
 from .comparability import HARDWARE_KEYS, SOFTWARE_KEYS, busy_warnings, differences
 from .errors import UsageError
+from .floors import FLOOR_OPERATION
 from .results import Case, Results, ResultsError
 
 MIN_ROUNDS = 3
@@ -64,10 +72,23 @@ class Change:
     key: tuple[str, str, str]
     base: Case
     new: Case
+    base_yardstick: Case | None = None  # the same case of the ``relative_to`` backend, in each run
+    new_yardstick: Case | None = None
+
+    @property
+    def relative(self) -> bool:
+        return self.base_yardstick is not None and self.new_yardstick is not None
 
     @property
     def time_ratio(self) -> float:
-        return self.new.median / self.base.median if self.base.median > 0 else float("inf")
+        """New median over base median; relative: (new / its yardstick) over (base / its yardstick)."""
+        new, base = self.new.median, self.base.median
+        if self.relative:
+            assert self.base_yardstick is not None and self.new_yardstick is not None  # for type checkers
+            if self.new_yardstick.median <= 0 or self.base_yardstick.median <= 0:
+                return float("inf")
+            new, base = new / self.new_yardstick.median, base / self.base_yardstick.median
+        return new / base if base > 0 else float("inf")
 
     @property
     def memory_ratio(self) -> float | None:
@@ -95,6 +116,7 @@ class Comparison:
     threshold: float
     warnings: list[str]
     memory_noise: NoiseBand = MEMORY_NOISE
+    relative_to: str | None = None
 
     @property
     def regressions(self) -> list[Change]:
@@ -107,9 +129,10 @@ class Comparison:
             rounds = f"{change.base.stats['rounds']}/{change.new.stats['rounds']}"
             weak = " (few rounds)" if change.base.stats["rounds"] < MIN_ROUNDS else ""
             verdict = ", ".join(change.regressed(self.threshold, self.memory_noise)) or "ok"
-            rows.append(
-                [*(_flat(part) for part in change.key), f"{change.time_ratio:.3g}x", memory, rounds + weak, verdict]
-            )
+            line = [*(_flat(part) for part in change.key), f"{change.time_ratio:.3g}x", memory, rounds + weak, verdict]
+            if self.relative_to is not None:
+                line.insert(4, f"vs {_flat(self.relative_to)}" if change.relative else "absolute")
+            rows.append(line)
         return rows
 
     def render(self) -> str:
@@ -122,6 +145,8 @@ class Comparison:
             "rounds base/new",
             "verdict",
         ]
+        if self.relative_to is not None:
+            headers.insert(4, "time measured")
         lines = [f"warning: {warning}" for warning in self.warnings]
         lines.append(tabulate(self._rows(), headers=headers, tablefmt="simple"))
         lines += [f"missing from new: {' '.join(map(_flat, key))}" for key in self.missing]
@@ -147,20 +172,43 @@ def comparability_warnings(base: Results, new: Results) -> list[str]:
     return differences(named, HARDWARE_KEYS + SOFTWARE_KEYS) + busy_warnings([base, new])
 
 
-def compare_results(base: Results, new: Results, threshold: float) -> Comparison:
-    """Match cases by (id, backend, device); a comparison of nothing is an error, not a pass."""
+def compare_results(base: Results, new: Results, threshold: float, relative_to: str | None = None) -> Comparison:
+    """Match cases by (id, backend, device); a comparison of nothing is an error, not a pass.
+
+    ``relative_to`` names a backend present in both runs: see the module docstring.
+    """
     base_cases = {case.key(): case for case in base.cases}
     new_cases = {case.key(): case for case in new.cases}
+    if relative_to is not None:
+        for name, run in (("base", base), ("new", new)):
+            backends = sorted({case.backend for case in run.cases})
+            if relative_to not in backends:
+                raise UsageError(
+                    f"--relative-to {relative_to!r}: the {name} run ({run.source or name}) has no case of that "
+                    f"backend; its backends are {backends}"
+                )
     common = sorted(base_cases.keys() & new_cases.keys())
     if not common:
         raise ResultsError(
             f"{new.source or 'new'}: no case (id, backend, device) in common with {base.source or 'base'} "
             f"(base has {len(base_cases)} cases, new {len(new_cases)}): nothing to compare"
         )
+    changes = []
+    for key in common:
+        if relative_to is None:
+            changes.append(Change(key, base_cases[key], new_cases[key]))
+        elif key[1] != relative_to and base_cases[key].operation != FLOOR_OPERATION:
+            # the yardstick's own cases are what the others are measured by; a floor case times the same
+            # plain pass in every column (the machine, not a backend), so relative to another it is noise
+            yardstick = (key[0], relative_to, key[2])
+            changes.append(
+                Change(key, base_cases[key], new_cases[key], base_cases.get(yardstick), new_cases.get(yardstick))
+            )
     return Comparison(
-        changes=[Change(key, base_cases[key], new_cases[key]) for key in common],
+        changes=changes,
         missing=sorted(base_cases.keys() - new_cases.keys()),
         added=sorted(new_cases.keys() - base_cases.keys()),
         threshold=threshold,
         warnings=comparability_warnings(base, new),
+        relative_to=relative_to,
     )

@@ -151,3 +151,49 @@ def test_case_id_drops_backend_and_device():
         case_id("suites/perf/test_p.py::test_step[torch-cuda-4096x4096-wn_1x4]", "torch", "cuda")
         == "step[4096x4096-wn_1x4]"
     )
+
+
+def _backend_case(case_id: str, backend: str, median: float, operation: str = "step") -> Case:
+    stats = {"min": median * 0.9, "median": median, "iqr": median * 0.05, "mean": median, "rounds": 5}
+    return Case(case_id, backend, "cpu", operation, {"size": 1024}, stats, 1000)
+
+
+def _two_backends(reference: dict[str, float], torch_times: dict[str, float]) -> Results:
+    cases = [_backend_case(case_id, "reference", median) for case_id, median in reference.items()]
+    cases += [_backend_case(case_id, "torch", median) for case_id, median in torch_times.items()]
+    cases += [
+        _backend_case("floor[read]", name, 0.001 * (2 if name == "torch" else 1), "floor")
+        for name in ("reference", "torch")
+    ]
+    return Results(kind="perf", environment={}, backends=[], cases=cases)
+
+
+def test_relative_compare_cancels_a_machine_that_got_slower_for_every_backend():
+    base = _two_backends({"a": 0.01, "b": 0.02}, {"a": 0.1, "b": 0.2})
+    drifted = _two_backends({"a": 0.02, "b": 0.04}, {"a": 0.2, "b": 0.4})  # everything 2x: the machine
+    assert len(compare_results(base, drifted, 0.3).regressions) == 4
+    relative = compare_results(base, drifted, 0.3, relative_to="torch")
+    assert not relative.regressions
+    assert sorted(change.key[0] for change in relative.changes) == ["a", "b"]  # not torch's, not the floor
+    assert "vs torch" in relative.render()
+
+
+def test_relative_compare_catches_the_backend_that_got_slower_under_drift():
+    base = _two_backends({"a": 0.01, "b": 0.02}, {"a": 0.1, "b": 0.2})
+    new = _two_backends({"a": 0.04, "b": 0.03}, {"a": 0.2, "b": 0.2})  # a: 4x while torch 2x; b: 1.5x alone
+    regressed = compare_results(base, new, 0.3, relative_to="torch").regressions
+    assert {change.key[0]: round(change.time_ratio, 3) for change in regressed} == {"a": 2.0, "b": 1.5}
+
+
+def test_relative_compare_judges_a_case_without_yardstick_on_absolute_time():
+    base = _two_backends({"a": 0.01, "zoo": 0.3}, {"a": 0.1})
+    new = _two_backends({"a": 0.01, "zoo": 0.6}, {"a": 0.1})
+    comparison = compare_results(base, new, 0.3, relative_to="torch")
+    assert [change.key[0] for change in comparison.regressions] == ["zoo"]
+    assert "absolute" in comparison.render()
+
+
+def test_relative_compare_needs_the_yardstick_in_both_runs():
+    base = _two_backends({"a": 0.01}, {"a": 0.1})
+    with pytest.raises(UsageError, match=r"'tf'.*base run"):
+        compare_results(base, base, 0.3, relative_to="tf")
