@@ -105,11 +105,34 @@ def sparsifier_table(lookup: Lookup) -> Iterator[str]:
     for size in _sizes(lookup):
         for pass_name in ("read", "multiply"):
             case_id = f"bandwidth_floor[{size}x{size}-{pass_name}]"
+            if lookup.case(case_id, "reference") is None:
+                continue
             yield (
                 f"| floor: {pass_name} (noise check) | {size}² | {lookup.time(case_id, 'reference')} | "
                 f"{lookup.time(case_id, 'torch')} | {lookup.ratio(case_id, 'reference', 'torch', bold=False)} | ~1x "
                 "| - | - | - | - |"
             )
+
+
+def dtype_table(lookup: Lookup) -> Iterator[str]:
+    """The WeightNorm step in the ``--perf-dtypes`` dtypes, against torch and that dtype's own read floor."""
+    ids = sorted(case_id for case_id, backend in lookup.cases if case_id.startswith("weight_norm_step_in_dtype["))
+    if not ids:
+        return
+    yield (
+        "| step in dtype | size | reference | torch | ref / torch | ref x floor (that dtype's read) "
+        "| ref peak / weight | torch peak / weight |"
+    )
+    yield "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for case_id in dict.fromkeys(ids):
+        size, dtype, pattern = case_id.removeprefix("weight_norm_step_in_dtype[").removesuffix("]").split("-", 2)
+        side = size.split("x")[0]
+        yield (
+            f"| {PATTERNS.get(pattern, pattern)} {dtype} | {side}² | {lookup.time(case_id, 'reference')} | "
+            f"{lookup.time(case_id, 'torch')} | {lookup.ratio(case_id, 'reference', 'torch')} | "
+            f"{lookup.floor(case_id, 'reference')} | {lookup.peak_over_weight(case_id, 'reference')} | "
+            f"{lookup.peak_over_weight(case_id, 'torch')} |"
+        )
 
 
 def structured_table(lookup: Lookup) -> Iterator[str]:
@@ -174,9 +197,11 @@ def main(argv: list[str]) -> int:
         print(__doc__.splitlines()[2], file=sys.stderr)
         return 2
     lookup = Lookup(load_results(argv[1]))
-    for table in (sparsifier_table, structured_table, zoo_table, inference_table):
-        print("\n".join(table(lookup)))
-        print()
+    for table in (sparsifier_table, dtype_table, structured_table, zoo_table, inference_table):
+        lines = list(table(lookup))
+        if len(lines) > 2:  # rows beyond the header and its separator
+            print("\n".join(lines))
+            print()
     return 0
 
 
