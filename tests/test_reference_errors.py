@@ -137,6 +137,40 @@ def test_masked_inf_weight_becomes_exact_zero():
     assert torch.equal(model[0].weight[0], torch.zeros(4)), "a masked inf must become 0, not nan"
 
 
+@pytest.mark.parametrize("weight_dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_row_mask_zeroes_masked_rows_exactly_whatever_they_hold(weight_dtype):
+    """A row mask gives ``where``'s result in every dtype: a masked inf or NaN is 0, a kept one stays."""
+    mask = torch.tensor([True, False, True, False])
+    parametrization = ref.FakeStructuredSparsity(mask)
+    weight = torch.randn(4, 3).to(weight_dtype)
+    assert torch.equal(parametrization(weight), torch.where(mask[:, None], weight, torch.zeros((), dtype=weight_dtype)))
+    weight[1, 0], weight[3, 2], weight[2, 1] = math.inf, math.nan, math.nan
+    masked = parametrization(weight)
+    assert masked.dtype == weight_dtype
+    assert torch.equal(masked[1], torch.zeros(3, dtype=weight_dtype)) and torch.equal(
+        masked[3], torch.zeros(3, dtype=weight_dtype)
+    )
+    assert torch.isnan(masked[2, 1]) and torch.equal(masked[0], weight[0])
+    leaf = weight.float().nan_to_num().requires_grad_()
+    parametrization(leaf).sum().backward()
+    assert torch.equal(leaf.grad, mask[:, None].float().expand(4, 3))
+
+
+def test_row_mask_traces_under_torch_jit_and_export():
+    """A row mask traces: a value-dependent shortcut in its forward would be baked into a jit trace."""
+    model = nn.Sequential(nn.Linear(3, 4))
+    parametrize.register_parametrization(
+        model[0], "weight", ref.FakeStructuredSparsity(torch.tensor([1, 0, 1, 1]).bool())
+    )
+    x = torch.randn(2, 3)
+    traced = torch.jit.trace(model, (x,), check_trace=False)
+    with torch.no_grad():
+        model[0].parametrizations.weight.original[1, 0] = math.inf  # a masked row: where gives 0, a multiply NaN
+    torch.testing.assert_close(traced(x), model(x))  # the trace recorded where, not a multiply
+    exported = torch.export.export(model, (x,))
+    torch.testing.assert_close(exported.module()(x), model(x))
+
+
 def test_weight_norm_masks_keep_identity_across_steps():
     model = nn.Sequential(nn.Linear(8, 8))
     sparsifier = ref.WeightNormSparsifier(sparse_block_shape=(1, 1))
