@@ -42,7 +42,7 @@ def test_sequential_graph_is_what_symbolic_trace_records(make) -> None:
     built, traced = tracing.trace(model), symbolic_trace(model)
     assert _nodes(built) == _nodes(traced)
     assert built.code == traced.code
-    assert type(built.graph._tracer_cls) is type(traced.graph._tracer_cls)
+    assert built.graph._tracer_cls is traced.graph._tracer_cls
     assert dict(built.named_children()).keys() == dict(traced.named_children()).keys()
 
 
@@ -51,11 +51,26 @@ class _Doubling(nn.Sequential):
         return super().forward(x) * 2
 
 
+class _Scale(nn.Module):
+    """A user's module: fx traces into it (its class is not from torch.nn)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 3
+
+
+_SHARED_ACTIVATION = nn.ReLU()
+
+
 @pytest.mark.parametrize(
     "model",
     [
         pytest.param(_Doubling(nn.Linear(2, 2)), id="subclass_overrides_forward"),
         pytest.param(nn.Sequential(nn.Sequential(nn.Linear(2, 2)), nn.ReLU()), id="nested_container"),
+        pytest.param(nn.Sequential(nn.Linear(2, 2), _Scale()), id="user_module_child"),
+        pytest.param(
+            nn.Sequential(nn.Linear(2, 2), _SHARED_ACTIVATION, nn.Linear(2, 2), _SHARED_ACTIVATION),
+            id="module_called_twice",
+        ),
     ],
 )
 def test_anything_but_a_flat_sequential_is_traced(model: nn.Module) -> None:
@@ -71,3 +86,14 @@ def test_sequential_shortcut_keeps_the_models_own_children_and_mode() -> None:
     built = tracing.trace(model)
     assert built.get_submodule("0") is model[0] and built.get_submodule("1") is model[1]
     assert not built.training and not built.get_submodule("1").training
+
+
+def test_a_layer_called_twice_is_still_refused_by_prune():
+    """A reused Linear is named once by named_children but called twice: prune() must see both calls."""
+    shared = nn.Linear(4, 4)
+    model = nn.Sequential(shared, nn.ReLU(), shared)
+    pruner = ref.SaliencyPruner({"sparsity_level": 0.5})
+    pruner.prepare(model, [{"tensor_fqn": "0.weight"}])
+    pruner.step()
+    with pytest.raises(ValueError, match="calls it 2 times"):
+        pruner.prune()

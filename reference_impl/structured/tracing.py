@@ -9,9 +9,9 @@ user notices after pruning:
   records as such; ``GraphModule.__reduce__`` then cannot name them and ``torch.save`` of the
   module fails (pytorch/pytorch#167117). They are resolved (or dropped) before the code is generated.
 
-A plain ``nn.Sequential`` of leaf modules (the common deep stack) is not traced at all: its graph is
-fully determined by its children, so it is built node for node as ``symbolic_trace`` would record
-it, which costs a third of running the tracer through every call on a 128-module stack.
+A plain ``nn.Sequential`` of distinct leaf modules (the common deep stack) is not traced at all: its
+graph is fully determined by its children, so it is built node for node as ``symbolic_trace`` would
+record it, without running the tracer's proxies through every call.
 """
 
 from __future__ import annotations
@@ -50,16 +50,20 @@ def _copy_training_flags(traced: GraphModule, model: nn.Module) -> None:
 
 
 def _sequential_graph(model: nn.Module) -> Graph | None:
-    """The graph ``Tracer().trace`` records for ``model`` when it is a plain Sequential of leaf modules.
+    """The graph ``Tracer().trace`` records for ``model`` when it is a plain Sequential of distinct leaf modules.
 
-    None for anything else (a subclass may override ``forward``; a nested container is traced
-    through, not called). Node names, targets, arguments and ``nn_module_stack`` metadata are the
-    tracer's; the tests compare both graphs node for node.
+    None for anything else, which the tracer then handles: a subclass may override ``forward``; a
+    nested container is traced through, not called; a module listed twice is called twice but named
+    once (``named_children`` drops the repeat, and prune() must see both calls to refuse resizing
+    it); a ``None`` entry is skipped by ``forward``. Node names, targets, arguments and
+    ``nn_module_stack`` metadata are the tracer's; the tests compare both graphs node for node.
     """
     if type(model) is not nn.Sequential:
         return None
+    children = list(model._modules.items())  # what Sequential.forward iterates, repeats included
+    if any(child is None for _, child in children) or len({id(child) for _, child in children}) != len(children):
+        return None
     tracer = Tracer()
-    children = list(model.named_children())
     if not all(tracer.is_leaf_module(child, name) for name, child in children):
         return None
     graph = Graph(tracer_cls=Tracer)
