@@ -85,6 +85,12 @@ def bake_mask(module: nn.Module, tensor_name: str, rows_needed: torch.Tensor | N
     parametrizations = module.parametrizations[tensor_name]
     only = parametrizations[0] if len(parametrizations) == 1 else None
     original = getattr(parametrizations, "original", None)
+    if rows_needed is not None and type(only) is not FakeStructuredSparsity:
+        raise ValueError(
+            f"bake_mask(rows_needed=...) limits a row mask's zeroing to some rows, but {tensor_name!r} of "
+            f"{type(module).__name__} is parametrized by {[type(p).__name__ for p in parametrizations]}; "
+            "expected one FakeStructuredSparsity"
+        )
     if type(only) in (FakeSparsity, FakeStructuredSparsity) and isinstance(original, torch.Tensor):
         with torch.no_grad():
             if rows_needed is None:

@@ -171,6 +171,40 @@ def test_row_mask_traces_under_torch_jit_and_export():
     torch.testing.assert_close(exported.module()(x), model(x))
 
 
+def test_baking_a_row_mask_for_some_rows_zeroes_only_the_masked_ones_among_them():
+    """``prune()`` bakes a producer's row mask only in the rows it keeps; the rows it drops stay untouched."""
+    layer = nn.Linear(3, 4, bias=False)
+    weight = torch.arange(12.0).reshape(4, 3) + 1
+    with torch.no_grad():
+        layer.weight.copy_(weight)
+    parametrize.register_parametrization(layer, "weight", ref.FakeStructuredSparsity(torch.tensor([1, 0, 0, 1]).bool()))
+    from prunebench.reference_impl.fake_sparsity import bake_mask
+
+    bake_mask(layer, "weight", rows_needed=torch.tensor([True, True, False, False]))
+    assert not parametrize.is_parametrized(layer)
+    assert torch.equal(layer.weight[1], torch.zeros(3)), "a masked row that stays must be zeroed"
+    assert torch.equal(layer.weight[2], weight[2]), "a masked row about to be dropped need not be touched"
+    assert torch.equal(layer.weight[[0, 3]], weight[[0, 3]])
+
+
+@pytest.mark.parametrize(
+    ("parametrization", "rows", "message"),
+    [
+        pytest.param(
+            lambda: ref.FakeStructuredSparsity(torch.ones(4, dtype=torch.bool)), 3, "shape", id="wrong_length"
+        ),
+        pytest.param(lambda: ref.FakeSparsity(torch.ones(4, 3)), 4, "FakeSparsity", id="not_a_row_mask"),
+    ],
+)
+def test_bake_mask_rows_needed_names_what_is_wrong(parametrization, rows, message):
+    from prunebench.reference_impl.fake_sparsity import bake_mask
+
+    layer = nn.Linear(3, 4, bias=False)
+    parametrize.register_parametrization(layer, "weight", parametrization())
+    with pytest.raises(ValueError, match=message):
+        bake_mask(layer, "weight", rows_needed=torch.ones(rows, dtype=torch.bool))
+
+
 def test_weight_norm_masks_keep_identity_across_steps():
     model = nn.Sequential(nn.Linear(8, 8))
     sparsifier = ref.WeightNormSparsifier(sparse_block_shape=(1, 1))

@@ -5,7 +5,7 @@ plain masked tensor the masked model used, in the rows that stay), then producer
 modules lose their channels, then consumers fold or merge and lose input columns. Consumer columns
 and producer rows are different dims, so a module that is both is handled correctly in either role;
 rows go first because a row gather is a contiguous copy, and the strided column gather then reads
-only the rows that remain (on a deep MLP at 50% this halves the tensor work). A fold's bias delta
+only the rows that remain. A fold's bias delta
 and a carrier's merged slice are computed over the rows the consumer kept, which is all they feed.
 Declared sizes (``in_features``, ``out_channels``, ``num_features``, ...) are updated with the tensors.
 """
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrize import type_before_parametrizations
 
-from ..fake_sparsity import bake_mask
+from ..fake_sparsity import FakeStructuredSparsity, bake_mask
 from .bias import restore_bias
 from .lstm import rewrite_lstm
 from .planning import Action, ConsumerPlan, Plan
@@ -34,7 +34,9 @@ def bake(module: nn.Module, rows_kept: torch.Tensor | None = None) -> None:
     """
     restore_bias(module)
     for name in list(getattr(module, "parametrizations", {})):
-        bake_mask(module, name, rows_kept if name == "weight" else None)
+        stack = module.parametrizations[name]
+        lone_row_mask = len(stack) == 1 and type(stack[0]) is FakeStructuredSparsity
+        bake_mask(module, name, rows_kept if name == "weight" and lone_row_mask else None)
 
 
 def _set_param(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
