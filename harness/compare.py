@@ -6,8 +6,8 @@ than ``MIN_ROUNDS`` rounds as weak evidence, lets peak memory move within ``MEMO
 calling it a regression, and warns (``harness.comparability``) when the two runs come from different
 CPUs or torch builds or from a busy machine, where a ratio measures the machines rather than the code.
 
-On a shared machine the whole run drifts: two runs of the same code, hours apart, differ by 1.2-2x in
-a third of their cases, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
+On a shared machine the whole run drifts: two runs of the same code, hours apart, can differ well
+beyond any useful threshold, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
 case by its time over the same case of that backend *in the same run* (backends are interleaved case
 by case, so drift cancels), the way the published tables state results; the yardstick's own cases and
 the bandwidth floors (the same plain pass in every column) are then not judged, and a case the
@@ -204,7 +204,7 @@ def compare_results(base: Results, new: Results, threshold: float, relative_to: 
             changes.append(
                 Change(key, base_cases[key], new_cases[key], base_cases.get(yardstick), new_cases.get(yardstick))
             )
-    return Comparison(
+    comparison = Comparison(
         changes=changes,
         missing=sorted(base_cases.keys() - new_cases.keys()),
         added=sorted(new_cases.keys() - base_cases.keys()),
@@ -212,3 +212,9 @@ def compare_results(base: Results, new: Results, threshold: float, relative_to: 
         warnings=comparability_warnings(base, new),
         relative_to=relative_to,
     )
+    if not changes:  # every common case was the yardstick's or a floor: nothing was judged
+        raise ResultsError(
+            f"{new.source or 'new'}: no case other than {relative_to!r}'s own and the bandwidth floors in common "
+            f"with {base.source or 'base'}: nothing to compare relative to {relative_to!r}"
+        )
+    return comparison

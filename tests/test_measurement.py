@@ -197,3 +197,28 @@ def test_relative_compare_needs_the_yardstick_in_both_runs():
     base = _two_backends({"a": 0.01}, {"a": 0.1})
     with pytest.raises(UsageError, match=r"'tf'.*base run"):
         compare_results(base, base, 0.3, relative_to="tf")
+
+
+def test_relative_compare_of_nothing_but_the_yardstick_is_an_error():
+    only_torch = Results(
+        kind="perf",
+        environment={},
+        backends=[],
+        cases=[_backend_case("a", "torch", 0.1), _backend_case("b", "reference", 0.1)],
+    )
+    other = Results(
+        kind="perf",
+        environment={},
+        backends=[],
+        cases=[_backend_case("a", "torch", 0.1), _backend_case("c", "reference", 0.1)],
+    )
+    with pytest.raises(ResultsError, match="nothing to compare relative to 'torch'"):
+        compare_results(only_torch, other, 0.3, relative_to="torch")
+
+
+def test_relative_compare_of_a_case_whose_yardstick_one_run_lacks_is_absolute():
+    base = _two_backends({"a": 0.01}, {"a": 0.1})
+    new = _two_backends({"a": 0.02}, {})  # torch did not run "a" this time
+    new.cases.append(_backend_case("b", "torch", 0.1))
+    (change,) = compare_results(base, new, 0.3, relative_to="torch").changes
+    assert not change.relative and change.time_ratio == pytest.approx(2.0)
