@@ -47,10 +47,11 @@ def cmd_table(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plots import plot_results
+    from .tables import parse_baselines
 
     runs = _load_all(args.results)
-    baseline = args.baseline or sorted({case.backend for run in runs for case in run.cases})[0]
-    baseline = baseline.split(",")[0].strip()  # a table's fallback baselines: the plot takes the first
+    preferred = parse_baselines(args.baseline)  # a table's fallback baselines: the plot takes the first
+    baseline = preferred[0] if preferred else sorted({case.backend for run in runs for case in run.cases})[0]
     for path in plot_results(runs, args.output, baseline):
         print(path)
     return 0

@@ -20,7 +20,7 @@ from tabulate import tabulate
 from .comparability import busy_warnings
 from .errors import UsageError
 from .escaping import csv_cell, html_text, markdown_inline
-from .floors import floor_cases, times_floor
+from .floors import FloorKey, floor_cases, times_floor
 from .results import Case, Results, cases_of
 
 FORMATS = {"md": "pipe", "github": "github", "html": "html", "latex": "latex", "csv": None}
@@ -48,6 +48,11 @@ def _row_key(case: Case, pivot: str) -> tuple[str, str]:
     return (case.id, other)
 
 
+def parse_baselines(text: str | None) -> list[str]:
+    """``"torch,torch-pruning"`` -> ``["torch", "torch-pruning"]``: baselines in order of preference; none: []."""
+    return [name.strip() for name in text.split(",")] if text else []
+
+
 def table_rows(
     runs: Iterable[Results], pivot: str = "backend", baseline: str | None = None
 ) -> tuple[list[str], list[list[str]]]:
@@ -66,7 +71,7 @@ def table_rows(
     floors = floor_cases(cases)
     with_floors = any(times_floor(case, floors) is not None for case in cases)
     columns = sorted({column for row in cells.values() for column in row})
-    preferred = [name.strip() for name in baseline.split(",")] if baseline else columns[:1]
+    preferred = parse_baselines(baseline) or columns[:1]
     missing = [name for name in preferred if name not in columns]
     if missing or not all(preferred):
         raise UsageError(f"baseline {baseline!r} is not among the {pivot}s in these results: {columns}")
@@ -96,7 +101,7 @@ def _rows_with_row_baselines(
     cells: dict[tuple[str, str], dict[str, Case]],
     columns: list[str],
     preferred: list[str],
-    floors: dict,
+    floors: dict[FloorKey, Case],
     with_floors: bool,
     pivot: str,
 ) -> tuple[list[str], list[list[str]]]:

@@ -1,6 +1,7 @@
 """Print the README's CPU performance tables from one perf results file.
 
-Usage: ``python scripts/perf_summary.py results/cpu/perf.json > /tmp/tables.md``, then paste the output
+Usage: ``python scripts/perf_summary.py results/cpu/perf.json [DEVICE] > /tmp/tables.md`` (DEVICE: the
+cases of one device, cpu unless given), then paste the output
 over README's tables ("Reference vs torch.ao.pruning on this machine"). Every number comes from that
 one file: ratios of medians of the same run, floors from the same run's ``floor`` cases
 (``harness.floors``), peaks over the weight's own bytes. Issue #14's target for each row is printed
@@ -42,9 +43,13 @@ STRUCTURED = (
 class Lookup:
     """The cases of one run by (id, backend), with their floors."""
 
-    def __init__(self, results: Results) -> None:
-        self.cases = {(case.id, case.backend): case for case in results.cases}
-        self.floors = floor_cases(results.cases)
+    def __init__(self, results: Results, device: str = "cpu") -> None:
+        cases = [case for case in results.cases if case.device == device]
+        if not cases:
+            devices = sorted({case.device for case in results.cases})
+            raise SystemExit(f"{results.source}: no case on device {device!r}; its devices are {devices}")
+        self.cases = {(case.id, case.backend): case for case in cases}
+        self.floors = floor_cases(cases)
         self.environment = results.environment
 
     def case(self, case_id: str, backend: str) -> Case | None:
@@ -125,8 +130,8 @@ def dtype_table(lookup: Lookup) -> Iterator[str]:
     )
     yield "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
     for case_id in dict.fromkeys(ids):
-        size, dtype, pattern = case_id.removeprefix("weight_norm_step_in_dtype[").removesuffix("]").split("-", 2)
-        side = size.split("x")[0]
+        params = (lookup.case(case_id, "reference") or lookup.case(case_id, "torch")).params  # type: ignore[union-attr]
+        pattern, dtype, side = params["pattern"], params["dtype"], params["size"]
         yield (
             f"| {PATTERNS.get(pattern, pattern)} {dtype} | {side}² | {lookup.time(case_id, 'reference')} | "
             f"{lookup.time(case_id, 'torch')} | {lookup.ratio(case_id, 'reference', 'torch')} | "
@@ -193,10 +198,10 @@ def _flop_ratio(case: Case) -> str:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__.splitlines()[2], file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python scripts/perf_summary.py RESULTS.json [DEVICE (default cpu)]", file=sys.stderr)
         return 2
-    lookup = Lookup(load_results(argv[1]))
+    lookup = Lookup(load_results(argv[1]), argv[2] if len(argv) == 3 else "cpu")
     for table in (sparsifier_table, dtype_table, structured_table, zoo_table, inference_table):
         lines = list(table(lookup))
         if len(lines) > 2:  # rows beyond the header and its separator
