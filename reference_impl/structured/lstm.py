@@ -11,7 +11,9 @@ exactly what the masked one does even for per-gate masks like torch's LSTMSalien
 With ``proj_size > 0`` the layer's output is the projection ``weight_hr_l<k> @ h``: a masked
 projection row is an exact zero output and is removed as well. ``nn.LSTM`` has one
 ``hidden_size`` (and ``proj_size``) for all layers, so layers that lose fewer units than others keep
-some removable ones (zero weights, zero output) to match.
+some removable ones (zero weights, zero output) to match; for the same reason, and because it
+requires ``proj_size < hidden_size``, removable units are kept so that at least one more hidden unit
+than projected outputs remains.
 """
 
 from __future__ import annotations
@@ -78,11 +80,12 @@ def lstm_units(lstm: nn.LSTM) -> LstmUnits:
             if proj:
                 out_alive.append(_rows_keep(lstm, f"weight_hr_l{layer}", proj, device))
     hidden_kept = max(1, max(int(a.sum()) for a in alive))
-    hidden = [_padded(a, hidden_kept) for a in alive]
     if proj:
         output_kept = max(1, max(int(a.sum()) for a in out_alive))
         output = [_padded(a, output_kept) for a in out_alive]
-    else:
+        hidden_kept = max(hidden_kept, output_kept + 1)  # nn.LSTM needs proj_size < hidden_size
+    hidden = [_padded(a, hidden_kept) for a in alive]
+    if not proj:
         output = hidden
     return LstmUnits(hidden, output, masked_but_kept, output_features=proj or hidden_size)
 
