@@ -2,7 +2,8 @@
 
 Each broken backend of ``tests/broken/_zoo_*.py`` (the reference with one bug in ``prune()``) runs the
 one zoo check meant for its bug on ResNet at 0.3, which must fail with the check's own message; the
-reference passes that same run (the control).
+reference passes that same run (the control). The perf suite's zoo timing fails a backend whose
+lifecycle raises on the model, rather than timing nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 from .conftest import SUITES, run_suites
 
 ZOO_SUITE = str(SUITES / "zoo" / "test_zoo.py")
+ZOO_PERF = str(SUITES / "perf" / "test_perf_zoo.py")
 
 
 def _preload_zoo() -> None:
@@ -62,6 +64,25 @@ def test_the_reference_passes_the_same_runs(pytester, test: str):
     assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == 1, (
         f"the reference fails {test}[{ONE_CASE}], so the broken copies failing it prove nothing:\n{result.stdout.str()}"
     )
+
+
+def _run_zoo_perf(pytester: pytest.Pytester, backend: str) -> pytest.RunResult:
+    """The zoo's prune() timing on ResNet, run once untimed (``--benchmark-disable``: pytester runs in-process)."""
+    return run_suites(pytester, ZOO_PERF, f"--backend={backend}", "-k=resnet", "-p", "no:xdist", "--benchmark-disable")
+
+
+@needs_zoo
+def test_zoo_perf_fails_a_backend_whose_prune_raises(pytester):
+    result = _run_zoo_perf(pytester, "tests.broken._zoo_prune_needs_fx")
+    output = result.stdout.str()
+    assert result.parseoutcomes().get("failed", 0) == 1, f"_zoo_prune_needs_fx NOT caught by test_zoo_prune:\n{output}"
+    assert "TraceError" in output, output
+
+
+@needs_zoo
+def test_the_reference_passes_the_zoo_perf_run(pytester):
+    result = _run_zoo_perf(pytester, "reference")
+    assert result.ret == 0 and result.parseoutcomes().get("passed", 0) == 1, result.stdout.str()
 
 
 def test_zoo_is_unsupported_without_transformers(pytester, monkeypatch):
