@@ -87,12 +87,10 @@ def table_rows(
     rows = []
     for (case_id, other), row in sorted(cells.items()):
         base = row.get(baseline)
-        line = [case_id, other, _time(base), format_bytes(base.peak_memory_bytes) if base else "-"]
-        line += [_ratio(times_floor(base, floors))] if with_floors else []
+        line = [case_id, other, *_column_cells(base, None, floors, with_floors)]
         for column in others:
             case = row.get(column)
-            line += [_time(case), format_bytes(case.peak_memory_bytes) if case else "-", _ratio(_over(case, base))]
-            line += [_ratio(times_floor(case, floors))] if with_floors else []
+            line += _column_cells(case, _ratio(median_ratio(case, base)), floors, with_floors)
         rows.append(line)
     return headers, rows
 
@@ -117,14 +115,22 @@ def _rows_with_row_baselines(
         line = [case_id, other, name or "-"]
         for column in columns:
             case = row.get(column)
-            ratio = "-" if column == name else _ratio(_over(case, base))
-            line += [_time(case), format_bytes(case.peak_memory_bytes) if case else "-", ratio]
-            line += [_ratio(times_floor(case, floors))] if with_floors else []
+            ratio = "-" if column == name else _ratio(median_ratio(case, base))
+            line += _column_cells(case, ratio, floors, with_floors)
         rows.append(line)
     return headers, rows
 
 
-def _over(case: Case | None, base: Case | None) -> float | None:
+def _column_cells(case: Case | None, ratio: str | None, floors: dict[FloorKey, Case], with_floors: bool) -> list[str]:
+    """One column's cells of a row: time, peak memory, the ratio cell unless None, and ``/ floor`` if shown."""
+    cells = [_time(case), format_bytes(case.peak_memory_bytes) if case else "-"]
+    cells += [ratio] if ratio is not None else []
+    cells += [_ratio(times_floor(case, floors))] if with_floors else []
+    return cells
+
+
+def median_ratio(case: Case | None, base: Case | None) -> float | None:
+    """``case``'s median over ``base``'s; None when either is missing or the base took no time."""
     return case.median / base.median if case and base and base.median > 0 else None
 
 

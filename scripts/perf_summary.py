@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from prunebench.harness.floors import floor_cases, times_floor
 from prunebench.harness.results import Case, Results, load_results
-from prunebench.harness.tables import format_seconds
+from prunebench.harness.tables import format_seconds, median_ratio
 
 PATTERNS = {"wn_unstructured": "WN 1x1", "wn_1x4": "WN 1x4", "wn_2of4": "WN 2:4", "nearly_diagonal": "NearlyDiagonal"}
 TARGETS = {
@@ -65,11 +65,23 @@ class Lookup:
         return format_seconds(case.median) + (f" (min {format_seconds(fastest)})" if split else "")
 
     def ratio(self, case_id: str, backend: str, baseline: str, bold: bool = True) -> str:
-        case, base = self.case(case_id, backend), self.case(case_id, baseline)
-        if not case or not base or base.median <= 0:
+        value = median_ratio(self.case(case_id, backend), self.case(case_id, baseline))
+        if value is None:
             return "-"
-        text = f"{case.median / base.median:.3f}x"
-        return f"**{text}**" if bold else text
+        return f"**{value:.3f}x**" if bold else f"{value:.3f}x"
+
+    def ids_of(self, operation: str, **params: object) -> list[str]:
+        """Sorted ids of the cases of ``operation`` whose params include ``params`` (any backend)."""
+        matching = {
+            case.id
+            for case in self.cases.values()
+            if case.operation == operation and all(case.params.get(key) == value for key, value in params.items())
+        }
+        return sorted(matching)
+
+    def params(self, case_id: str) -> dict:
+        """The params of ``case_id`` (the same for every backend: they are the case's identity)."""
+        return next(case.params for (found, _), case in self.cases.items() if found == case_id)
 
     def floor(self, case_id: str, backend: str) -> str:
         value = times_floor(self.case(case_id, backend), self.floors)
@@ -121,7 +133,7 @@ def sparsifier_table(lookup: Lookup) -> Iterator[str]:
 
 def dtype_table(lookup: Lookup) -> Iterator[str]:
     """The WeightNorm step in the ``--perf-dtypes`` dtypes, against torch and that dtype's own read floor."""
-    ids = sorted(case_id for case_id, backend in lookup.cases if case_id.startswith("weight_norm_step_in_dtype["))
+    ids = [case_id for case_id in lookup.ids_of("step") if "dtype" in lookup.params(case_id)]
     if not ids:
         return
     yield (
@@ -129,8 +141,8 @@ def dtype_table(lookup: Lookup) -> Iterator[str]:
         "| ref peak / weight | torch peak / weight |"
     )
     yield "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-    for case_id in dict.fromkeys(ids):
-        params = (lookup.case(case_id, "reference") or lookup.case(case_id, "torch")).params  # type: ignore[union-attr]
+    for case_id in ids:
+        params = lookup.params(case_id)
         pattern, dtype, side = params["pattern"], params["dtype"], params["size"]
         yield (
             f"| {PATTERNS.get(pattern, pattern)} {dtype} | {side}² | {lookup.time(case_id, 'reference')} | "
@@ -156,9 +168,8 @@ def structured_table(lookup: Lookup) -> Iterator[str]:
 def zoo_table(lookup: Lookup) -> Iterator[str]:
     yield "| zoo model: prepare + step + prune() | reference | Torch-Pruning | ref / TP | target |"
     yield "| --- | ---: | ---: | ---: | --- |"
-    ids = sorted({case_id for case_id, _ in lookup.cases if case_id.startswith("zoo_prune[")})
-    for case_id in ids:
-        name = case_id.removeprefix("zoo_prune[").removesuffix("]")
+    for case_id in lookup.ids_of("zoo_prune"):
+        name = lookup.params(case_id)["model"]
         tp_time = lookup.time(case_id, "torch-pruning")
         tp_cell = tp_time if tp_time != "-" else "fails (see its xfails)"
         yield (
@@ -190,7 +201,8 @@ def _over_dense(lookup: Lookup, case_id: str, dense_id: str, backend: str) -> st
 
 
 def _ratio_of(case: Case | None, base: Case | None) -> str:
-    return f"{case.median / base.median:.2f}x" if case and base and base.median > 0 else "-"
+    value = median_ratio(case, base)
+    return f"{value:.2f}x" if value is not None else "-"
 
 
 def _flop_ratio(case: Case) -> str:

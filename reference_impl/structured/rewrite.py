@@ -139,14 +139,13 @@ def shrink_channel_module(module: nn.Module, keep_index: torch.Tensor) -> None:
         module.num_features = keep_index.numel()
 
 
-def shrink_producer(plan: Plan) -> None:
-    """Remove the producer's dropped rows (Linear/Conv2d) or units (LSTM)."""
+def shrink_producer(plan: Plan, keep_index: torch.Tensor) -> None:
+    """Keep only the producer's rows ``keep_index`` (``plan.keep_index``, Linear/Conv2d), or its LSTM units."""
     producer = plan.chain.producer
     module = producer.module
     if producer.lstm_units is not None:
         rewrite_lstm(module, producer.lstm_units)
         return
-    keep_index = plan.keep_index
     _select(module, ["weight", "bias"], 0, keep_index)
     if isinstance(module, nn.Linear):
         module.out_features = keep_index.numel()
@@ -160,9 +159,9 @@ def apply_plans(baked: Iterable[nn.Module], plans: Iterable[Plan]) -> None:
     rows_kept = {id(p.chain.producer.module): p.keep for p in plans if p.chain.producer.lstm_units is None}
     for module in baked:
         bake(module, rows_kept.get(id(module)))
-    keep_indices = [plan.keep_index for plan in plans]
-    for plan in plans:
-        shrink_producer(plan)
+    keep_indices = [plan.keep_index for plan in plans]  # one nonzero per plan, for all three passes
+    for plan, keep_index in zip(plans, keep_indices, strict=True):
+        shrink_producer(plan, keep_index)
     for plan, keep_index in zip(plans, keep_indices, strict=True):
         for _node, module in plan.chain.channel_modules:
             shrink_channel_module(module, keep_index)

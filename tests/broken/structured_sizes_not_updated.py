@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from prunebench.reference_impl.structured import rewrite
 from prunebench.reference_impl.structured.lstm import rewrite_lstm
 from prunebench.reference_impl.structured.planning import Plan
@@ -14,13 +15,13 @@ from ._structured_base import prune_with, with_globals
 name = "broken-structured_sizes_not_updated"
 
 
-def _shrink_tensors_only(plan: Plan) -> None:
-    """Remove the producer's dropped rows (Linear/Conv2d) or units (LSTM)."""
+def _shrink_tensors_only(plan: Plan, keep_index: torch.Tensor) -> None:
+    """Keep the producer's rows ``keep_index`` (Linear/Conv2d) or its LSTM units."""
     producer = plan.chain.producer
     if producer.lstm_units is not None:
         rewrite_lstm(producer.module, producer.lstm_units)
         return
-    rewrite._select(producer.module, ["weight", "bias"], 0, plan.keep_index)  # BUG: declared size not updated
+    rewrite._select(producer.module, ["weight", "bias"], 0, keep_index)  # BUG: declared size not updated
 
 
 class BaseStructuredSparsifier(reference_impl.BaseStructuredSparsifier):
