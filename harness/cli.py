@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from prunebench.suites.perf.conftest import DEFAULT_ROUNDS, DEFAULT_SIZES
+from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES
 
 from . import run_status
 from .atomic import write_text_atomic
@@ -61,7 +61,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_results, parse_threshold
 
     threshold = parse_threshold(args.threshold)  # a usage error before any file is read
-    comparison = compare_results(load_results(args.base), load_results(args.new), threshold, args.relative_to)
+    news = [load_results(path) for path in args.new]
+    comparison = compare_results(load_results(args.base), news, threshold, args.relative_to)
     for warning in comparison.warnings:
         print(f"prunebench: warning: {warning}", file=sys.stderr)
     print(comparison.render())
@@ -153,7 +154,8 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
         raw = Path(scratch) / "benchmark.json"
         options = [str(SUITES_DIR / "perf"), "-p", "no:xdist", "-p", "no:cacheprovider", *_matrix_options(args)]
         options += [f"--perf-sizes={args.perf_sizes}"] if args.perf_sizes else []
-        options += [f"--perf-rounds={args.perf_rounds}"] if args.perf_rounds else []
+        options += [f"--perf-rounds={args.perf_rounds}"] if args.perf_rounds is not None else []
+        options += [f"--perf-min-time={args.perf_min_time}"] if args.perf_min_time is not None else []
         options += [f"--benchmark-json={raw}"]
         status = _pytest(options, report)
         if not raw.exists():
@@ -287,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
     run.add_argument("--perf-sizes", help=f"Linear sides for the perf suite (default: {DEFAULT_SIZES})")
-    run.add_argument("--perf-rounds", type=int, help=f"timed rounds per perf case (default: {DEFAULT_ROUNDS})")
+    run.add_argument("--perf-rounds", type=int, help=f"fewest timed rounds per perf case (default: {DEFAULT_ROUNDS})")
+    run.add_argument(
+        "--perf-min-time",
+        type=float,
+        help=f"seconds of timed work per perf case, in more rounds when they are short (default: {DEFAULT_MIN_TIME})",
+    )
     run.add_argument(
         "--baseline",
         help="baseline backend of the perf table's ratios; several comma-separated (torch,torch-pruning): each "
@@ -351,7 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when NEW regressed against BASE beyond the threshold (2: a results file is invalid)",
     )
     compare.add_argument("base")
-    compare.add_argument("new")
+    compare.add_argument(
+        "new",
+        nargs="+",
+        help="the new run; several runs of the same code: a case regressed only when it did in each run",
+    )
     compare.add_argument(
         "--threshold",
         default="10%",

@@ -1,4 +1,4 @@
-"""Regression comparison of two perf results files: which cases got slower or bigger beyond a threshold.
+"""Regression comparison of perf results files: which cases got slower or bigger beyond a threshold.
 
 Noise-aware in the ways a two-file comparison can be: it compares medians (not means, which one
 outlier moves), reports how many rounds each median rests on, flags a case whose baseline has fewer
@@ -12,11 +12,17 @@ case by its time over the same case of that backend *in the same run* (backends 
 by case, so drift cancels), the way the published tables state results; the yardstick's own cases and
 the bandwidth floors (the same plain pass in every column) are then not judged, and a case the
 yardstick lacks in either run is compared on its absolute time, said so.
+
+One run cannot tell a regression from a stall: a shared machine can hold one case at 20x for all its
+rounds. Given several new runs of the same code (reruns), a case counts as regressed only when it
+regressed in each run that measured it; the cases slower in some runs only are listed as not
+reproduced. A slowdown in the code shows in every run, so it is still caught.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabulate import tabulate
@@ -108,39 +114,103 @@ class Change:
         return what
 
 
+@dataclass(frozen=True)
+class CaseComparison:
+    """One case judged over every new run that measured it: a regression is one that reproduces.
+
+    With one new run this is that run's ``Change``. With reruns of the same code, what got worse must
+    have got worse in each of them: a real slowdown is in the code and shows every time, a stall of a
+    shared machine rarely hits the same case twice (README, "compare").
+    """
+
+    key: tuple[str, str, str]
+    changes: tuple[Change, ...]  # one per new run that measured the case, in the order the runs were given
+
+    @property
+    def relative(self) -> bool:
+        return all(change.relative for change in self.changes)
+
+    @property
+    def time_ratio(self) -> float:
+        """The smallest of the runs' ratios: the one a time verdict rests on."""
+        return min(change.time_ratio for change in self.changes)
+
+    @property
+    def memory_ratio(self) -> float | None:
+        ratios = [change.memory_ratio for change in self.changes if change.memory_ratio is not None]
+        return min(ratios) if ratios else None
+
+    def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
+        """What got worse beyond ``threshold`` in every run."""
+        verdicts = [change.regressed(threshold, memory_noise) for change in self.changes]
+        return [what for what in verdicts[0] if all(what in verdict for verdict in verdicts[1:])]
+
+    def regressed_somewhere(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
+        """What got worse beyond ``threshold`` in at least one run."""
+        found = [what for change in self.changes for what in change.regressed(threshold, memory_noise)]
+        return sorted(set(found), key=found.index)
+
+
 @dataclass
 class Comparison:
-    changes: list[Change]
+    changes: list[CaseComparison]
     missing: list[tuple[str, str, str]]
     added: list[tuple[str, str, str]]
     threshold: float
     warnings: list[str]
     memory_noise: NoiseBand = MEMORY_NOISE
     relative_to: str | None = None
+    runs: int = 1
 
     @property
-    def regressions(self) -> list[Change]:
+    def regressions(self) -> list[CaseComparison]:
         return [change for change in self.changes if change.regressed(self.threshold, self.memory_noise)]
+
+    @property
+    def not_reproduced(self) -> list[CaseComparison]:
+        """Cases that got worse in some new runs but not in all: reported, not counted."""
+        return [
+            change
+            for change in self.changes
+            if change.regressed_somewhere(self.threshold, self.memory_noise)
+            and not change.regressed(self.threshold, self.memory_noise)
+        ]
+
+    def _verdict(self, case: CaseComparison) -> str:
+        confirmed = case.regressed(self.threshold, self.memory_noise)
+        if confirmed:
+            return ", ".join(confirmed)
+        somewhere = case.regressed_somewhere(self.threshold, self.memory_noise)
+        if somewhere:
+            slowed = sum(bool(change.regressed(self.threshold, self.memory_noise)) for change in case.changes)
+            return f"ok ({', '.join(somewhere)} in {slowed} of {len(case.changes)} runs: not reproduced)"
+        return "ok"
 
     def _rows(self) -> list[list[str]]:
         rows = []
-        for change in sorted(self.changes, key=lambda c: -c.time_ratio):
-            memory = f"{change.memory_ratio:.3g}x" if change.memory_ratio is not None else "-"
-            rounds = f"{change.base.stats['rounds']}/{change.new.stats['rounds']}"
-            weak = " (few rounds)" if change.base.stats["rounds"] < MIN_ROUNDS else ""
-            verdict = ", ".join(change.regressed(self.threshold, self.memory_noise)) or "ok"
-            line = [*(_flat(part) for part in change.key), f"{change.time_ratio:.3g}x", memory, rounds + weak, verdict]
+        for case in sorted(self.changes, key=lambda c: -c.time_ratio):
+            times = " / ".join(f"{change.time_ratio:.3g}x" for change in case.changes)
+            memories = [change.memory_ratio for change in case.changes]
+            memory = " / ".join(f"{ratio:.3g}x" if ratio is not None else "-" for ratio in memories)
+            base_rounds = case.changes[0].base.stats["rounds"]
+            rounds = f"{base_rounds}/" + ",".join(str(change.new.stats["rounds"]) for change in case.changes)
+            weak = " (few rounds)" if base_rounds < MIN_ROUNDS else ""
+            line = [*(_flat(part) for part in case.key), times, memory, rounds + weak, self._verdict(case)]
             if self.relative_to is not None:
-                line.insert(4, f"vs {_flat(self.relative_to)}" if change.relative else "absolute")
+                measured = [
+                    f"vs {_flat(self.relative_to)}" if change.relative else "absolute" for change in case.changes
+                ]
+                line.insert(4, " / ".join(dict.fromkeys(measured)))
             rows.append(line)
         return rows
 
     def render(self) -> str:
+        each = " (each new run's, in order)" if self.runs > 1 else ""
         headers = [
             "case",
             "backend",
             "device",
-            "median time new/base",
+            f"median time new/base{each}",
             "peak mem new/base",
             "rounds base/new",
             "verdict",
@@ -153,10 +223,16 @@ class Comparison:
         lines += [f"new case: {' '.join(map(_flat, key))}" for key in self.added]
         count, limit = len(self.regressions), percent(self.threshold)
         band = f"peak memory within {self.memory_noise.describe()} of base is noise"
+        where = f"in each of {self.runs} new runs " if self.runs > 1 else ""
+        if self.not_reproduced:
+            lines.append(
+                f"{len(self.not_reproduced)} case(s) beyond {limit} in some new runs but not all: not reproduced, "
+                "not counted"
+            )
         lines.append(
-            f"{count} regression(s) beyond {limit} in {len(self.changes)} compared case(s) ({band})"
+            f"{count} regression(s) beyond {limit} {where}in {len(self.changes)} compared case(s) ({band})"
             if count
-            else f"no regression beyond {limit} in {len(self.changes)} compared case(s) ({band})"
+            else f"no regression beyond {limit} {where}in {len(self.changes)} compared case(s) ({band})"
         )
         return "\n".join(lines)
 
@@ -166,55 +242,83 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def comparability_warnings(base: Results, new: Results) -> list[str]:
-    """Why the two runs' ratios may measure the machines rather than the code."""
-    named = [("base", base), ("new", new)]
-    return differences(named, HARDWARE_KEYS + SOFTWARE_KEYS) + busy_warnings([base, new])
+def comparability_warnings(base: Results, news: Sequence[Results]) -> list[str]:
+    """Why the runs' ratios may measure the machines rather than the code, or reruns not the same code."""
+    named = [("base", base)] + [(_run_name(index, len(news)), new) for index, new in enumerate(news)]
+    lines = differences(named, HARDWARE_KEYS + SOFTWARE_KEYS)
+    if len(news) > 1:
+        lines += [
+            f"{line} (the new runs are judged as reruns of one code: a regression must show in each)"
+            for line in differences(named[1:], ("git_revision",))
+        ]
+    return lines + busy_warnings([base, *news])
 
 
-def compare_results(base: Results, new: Results, threshold: float, relative_to: str | None = None) -> Comparison:
-    """Match cases by (id, backend, device); a comparison of nothing is an error, not a pass.
+def _run_name(index: int, count: int) -> str:
+    return "new" if count == 1 else f"new {index + 1}"
 
-    ``relative_to`` names a backend present in both runs: see the module docstring.
-    """
+
+def _changes(base: Results, new: Results, relative_to: str | None) -> dict[tuple[str, str, str], Change]:
+    """Each case ``new`` shares with ``base`` that is judged, with its yardsticks when ``relative_to``."""
     base_cases = {case.key(): case for case in base.cases}
     new_cases = {case.key(): case for case in new.cases}
+    changes = {}
+    for key in sorted(base_cases.keys() & new_cases.keys()):
+        if relative_to is None:
+            changes[key] = Change(key, base_cases[key], new_cases[key])
+        elif key[1] != relative_to and base_cases[key].operation != FLOOR_OPERATION:
+            # the yardstick's own cases are what the others are measured by; a floor case times the same
+            # plain pass in every column (the machine, not a backend), so relative to another it is noise
+            yardstick = (key[0], relative_to, key[2])
+            changes[key] = Change(
+                key, base_cases[key], new_cases[key], base_cases.get(yardstick), new_cases.get(yardstick)
+            )
+    return changes
+
+
+def compare_results(
+    base: Results, new: Results | Sequence[Results], threshold: float, relative_to: str | None = None
+) -> Comparison:
+    """Match cases by (id, backend, device); a comparison of nothing is an error, not a pass.
+
+    ``new`` is one run or several runs of the same code (reruns): a case regressed when it regressed in
+    every one of them that measured it. ``relative_to`` names a backend present in every run: see the
+    module docstring.
+    """
+    news = [new] if isinstance(new, Results) else list(new)
+    if not news:
+        raise UsageError("compare: expected at least one new results file")
     if relative_to is not None:
-        for name, run in (("base", base), ("new", new)):
+        for index, run in [(-1, base), *enumerate(news)]:
+            name = "base" if index < 0 else _run_name(index, len(news))
             backends = sorted({case.backend for case in run.cases})
             if relative_to not in backends:
                 raise UsageError(
                     f"--relative-to {relative_to!r}: the {name} run ({run.source or name}) has no case of that "
                     f"backend; its backends are {backends}"
                 )
-    common = sorted(base_cases.keys() & new_cases.keys())
-    if not common:
+    base_keys = {case.key() for case in base.cases}
+    new_keys = {case.key() for run in news for case in run.cases}
+    if not base_keys & new_keys:
+        sources = ", ".join(run.source or "new" for run in news)
         raise ResultsError(
-            f"{new.source or 'new'}: no case (id, backend, device) in common with {base.source or 'base'} "
-            f"(base has {len(base_cases)} cases, new {len(new_cases)}): nothing to compare"
+            f"{sources}: no case (id, backend, device) in common with {base.source or 'base'} "
+            f"(base has {len(base_keys)} cases, new {len(new_keys)}): nothing to compare"
         )
-    changes = []
-    for key in common:
-        if relative_to is None:
-            changes.append(Change(key, base_cases[key], new_cases[key]))
-        elif key[1] != relative_to and base_cases[key].operation != FLOOR_OPERATION:
-            # the yardstick's own cases are what the others are measured by; a floor case times the same
-            # plain pass in every column (the machine, not a backend), so relative to another it is noise
-            yardstick = (key[0], relative_to, key[2])
-            changes.append(
-                Change(key, base_cases[key], new_cases[key], base_cases.get(yardstick), new_cases.get(yardstick))
-            )
-    comparison = Comparison(
-        changes=changes,
-        missing=sorted(base_cases.keys() - new_cases.keys()),
-        added=sorted(new_cases.keys() - base_cases.keys()),
-        threshold=threshold,
-        warnings=comparability_warnings(base, new),
-        relative_to=relative_to,
-    )
+    per_run = [_changes(base, run, relative_to) for run in news]
+    keys = sorted(set().union(*per_run))
+    changes = [CaseComparison(key, tuple(run[key] for run in per_run if key in run)) for key in keys]
     if not changes:  # every common case was the yardstick's or a floor: nothing was judged
         raise ResultsError(
-            f"{new.source or 'new'}: no case other than {relative_to!r}'s own and the bandwidth floors in common "
-            f"with {base.source or 'base'}: nothing to compare relative to {relative_to!r}"
+            f"{news[0].source or 'new'}: no case other than {relative_to!r}'s own and the bandwidth floors in "
+            f"common with {base.source or 'base'}: nothing to compare relative to {relative_to!r}"
         )
-    return comparison
+    return Comparison(
+        changes=changes,
+        missing=sorted(base_keys - new_keys),
+        added=sorted(new_keys - base_keys),
+        threshold=threshold,
+        warnings=comparability_warnings(base, news),
+        relative_to=relative_to,
+        runs=len(news),
+    )

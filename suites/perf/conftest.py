@@ -6,14 +6,17 @@ explicit way to run the cases once, untimed)::
 
     pytest suites/perf --backend=reference,torch -p no:xdist --perf-sizes=1024,4096 --benchmark-json=raw.json
 
-Every case times its operation with ``benchmark.pedantic`` on a fresh setup per round, then measures
-the operation's peak memory in one extra, untimed run (see ``harness.memory``) and records it, the
+Every case runs its operation once untimed (first-call costs out; its length sets the case's rounds:
+``--perf-rounds`` at least, more until ``--perf-min-time`` seconds of timed work, see
+``harness.timing.rounds_for``), times it with ``benchmark.pedantic`` on a fresh setup per round, then
+measures the operation's peak memory in one extra, untimed run (see ``harness.memory``) and records it, the
 memory method and the case's identity in ``extra_info``. Cases are ordered so that backends alternate
 case by case, which spreads any drift of the machine over all of them alike.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -22,17 +25,30 @@ import pytest
 import torch
 from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
 from prunebench.harness.memory import memory_method, peak_memory_bytes
-from prunebench.harness.timing import synchronize
+from prunebench.harness.timing import MAX_ROUNDS, rounds_for, synchronize
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5
+DEFAULT_MIN_TIME = 0.25
 RUN_START = pytest.StashKey[CpuSample]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("prunebench performance")
     group.addoption("--perf-sizes", default=DEFAULT_SIZES, help="Linear weight sides, comma-separated (default 1024)")
-    group.addoption("--perf-rounds", type=int, default=DEFAULT_ROUNDS, help="timed rounds per case (default 5)")
+    group.addoption(
+        "--perf-rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help=f"fewest timed rounds per case (default {DEFAULT_ROUNDS})",
+    )
+    group.addoption(
+        "--perf-min-time",
+        type=float,
+        default=DEFAULT_MIN_TIME,
+        help=f"seconds of timed work a case gets at least, in more rounds (at most {MAX_ROUNDS}) when its rounds are "
+        f"short (default {DEFAULT_MIN_TIME}; 0: exactly --perf-rounds)",
+    )
     group.addoption(
         "--perf-dtypes",
         default="",
@@ -43,6 +59,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """The load sample before the first case (historic hook: also called when this conftest loads late)."""
+    rounds, min_time = config.getoption("--perf-rounds"), config.getoption("--perf-min-time")
+    if rounds < 1:
+        raise pytest.UsageError(f"--perf-rounds {rounds!r}: expected an integer >= 1")
+    if not (min_time >= 0 and min_time != float("inf")):
+        raise pytest.UsageError(f"--perf-min-time {min_time!r}: expected a finite number of seconds >= 0")
     config.stash[RUN_START] = CpuSample.now()
 
 
@@ -105,7 +126,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Callable[..., None]:
     """``measure(operation_name, setup, target, **params)``: time ``target(*setup())`` and record it all."""
-    rounds = request.config.getoption("--perf-rounds")
+    min_rounds = request.config.getoption("--perf-rounds")
+    min_time = request.config.getoption("--perf-min-time")
     asked_to_skip_timing = request.config.getoption("benchmark_disable") and not request.config.getoption(
         "benchmark_enable"
     )
@@ -121,6 +143,11 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Calla
             target(*arguments)
             synchronize(device)
 
+        warm_arguments = setup()  # one untimed round: first-call costs out, and the length of a round known
+        started = time.perf_counter()
+        timed(*warm_arguments)
+        rounds = rounds_for(time.perf_counter() - started, min_rounds, min_time)
+        del warm_arguments
         benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
         arguments = setup()
         peak = peak_memory_bytes(lambda: target(*arguments), device)

@@ -1,0 +1,153 @@
+"""``compare`` over reruns, and time-budgeted rounds: noise that does not reproduce is not a regression,
+a slowdown in the code is, end to end through real perf runs.
+
+The slowdown is ``tests/broken/_perf_step_stalls`` (the reference's masks, 20 ms late per update);
+the control is the reference's own classes under another name (``tests/broken/_control``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from prunebench.harness.compare import compare_results
+from prunebench.harness.errors import UsageError
+from prunebench.harness.results import Case, Results, load_results, write_results
+from prunebench.harness.timing import MAX_ROUNDS, rounds_for
+
+ROOT = Path(__file__).parent.parent
+
+
+def _case(case_id: str, median: float, backend: str = "reference", memory: int = 1000) -> Case:
+    stats = {"min": median * 0.9, "median": median, "iqr": median * 0.05, "mean": median, "rounds": 5}
+    return Case(case_id, backend, "cpu", "step", {"size": 1024}, stats, memory)
+
+
+def _run(**medians: float) -> Results:
+    cases = [_case(case_id, median) for case_id, median in medians.items()]
+    return Results(kind="perf", environment={}, backends=[], cases=cases)
+
+
+def test_a_slowdown_in_every_rerun_is_a_regression():
+    base = _run(a=0.01, b=0.01)
+    comparison = compare_results(base, [_run(a=0.02, b=0.01), _run(a=0.03, b=0.01)], 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["a"]
+    (case,) = comparison.regressions
+    assert case.time_ratio == pytest.approx(2.0), "the verdict rests on the least-slowed run"
+    assert "2x / 3x" in comparison.render() and "in each of 2 new runs" in comparison.render()
+
+
+def test_a_stall_in_one_rerun_only_is_reported_not_counted():
+    base = _run(a=0.01, b=0.01)
+    comparison = compare_results(base, [_run(a=0.2, b=0.01), _run(a=0.0105, b=0.01)], 0.3)
+    assert not comparison.regressions
+    assert [case.key[0] for case in comparison.not_reproduced] == ["a"]
+    rendered = comparison.render()
+    assert "time in 1 of 2 runs: not reproduced" in rendered
+    assert "1 case(s) beyond 30% in some new runs but not all" in rendered
+
+
+def test_memory_and_time_must_each_reproduce():
+    base = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.01, memory=8 << 20)])
+    grew_and_slowed = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.02, memory=32 << 20)])
+    grew_only = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.01, memory=32 << 20)])
+    (case,) = compare_results(base, [grew_and_slowed, grew_only], 0.3).regressions
+    assert case.regressed(0.3) == ["memory"]
+
+
+def test_a_case_one_rerun_lacks_is_judged_on_the_runs_that_measured_it():
+    base = _run(a=0.01, b=0.01)
+    comparison = compare_results(base, [_run(a=0.02, b=0.01), _run(b=0.01)], 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["a"], "a missing rerun cannot clear a regression"
+    assert not comparison.missing
+
+
+def test_one_new_run_is_judged_alone():
+    comparison = compare_results(_run(a=0.01), [_run(a=0.02)], 0.3)
+    assert len(comparison.regressions) == 1 and "each of" not in comparison.render()
+
+
+def test_no_new_run_is_a_usage_error():
+    with pytest.raises(UsageError, match="at least one new results file"):
+        compare_results(_run(a=0.01), [], 0.3)
+
+
+def test_reruns_of_different_code_are_warned_about():
+    first, second = _run(a=0.01), _run(a=0.01)
+    first.environment, second.environment = {"git_revision": "aaa"}, {"git_revision": "bbb"}
+    warnings = compare_results(_run(a=0.01), [first, second], 0.3).warnings
+    assert any("git_revision differs" in line and "reruns of one code" in line for line in warnings), warnings
+
+
+@pytest.mark.parametrize(
+    ("seconds", "minimum", "budget", "expected"),
+    [
+        (0.001, 5, 0.25, MAX_ROUNDS),  # a millisecond case: capped
+        (0.02, 5, 0.25, 13),  # ceil(0.25 / 0.02)
+        (1.0, 5, 0.25, 5),  # a long case keeps the minimum
+        (0.001, 5, 0.0, 5),  # no budget: exactly the minimum
+        (0.001, 80, 0.25, 80),  # a minimum above the cap wins
+        (0.0, 3, 0.25, MAX_ROUNDS),  # a round too short to time
+    ],
+)
+def test_rounds_for(seconds, minimum, budget, expected):
+    assert rounds_for(seconds, minimum, budget) == expected
+
+
+@pytest.mark.parametrize(("minimum", "budget"), [(0, 0.25), (5, float("nan")), (5, -1.0), (5, float("inf"))])
+def test_rounds_for_refuses_bad_settings(minimum, budget):
+    with pytest.raises(ValueError, match="expected"):
+        rounds_for(0.01, minimum, budget)
+
+
+def _perf_run(backend: str, report: Path, *extra: str) -> Results:
+    """The 32x32 WeightNorm 1x4 step, 3 rounds, through ``prunebench run``, relabelled ``reference`` (the
+    backend name a user keeps while their code changes)."""
+    command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend={backend}", "--suite=perf"]
+    command += ["--perf-sizes=32", "--perf-rounds=3", *extra, f"--report={report}"]
+    command += ["-k", "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = load_results(report / "perf.json")
+    assert len(results.cases) == 1, [case.key() for case in results.cases]
+    return replace(results, cases=[replace(case, backend="reference") for case in results.cases])
+
+
+def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
+    base = write_results(_perf_run("reference", tmp_path / "base"), tmp_path / "base.json")
+    slowed = [_perf_run("tests.broken._perf_step_stalls", tmp_path / f"slow{index}") for index in (1, 2)]
+    control = _perf_run("tests.broken._control", tmp_path / "control", "--perf-min-time=0.05")
+    (case,) = load_results(tmp_path / "control" / "perf.json").cases
+    assert case.stats["rounds"] > 3, "a sub-millisecond case gets more rounds than the minimum"
+    slowed_paths = [str(write_results(run, tmp_path / f"slow{index}.json")) for index, run in enumerate(slowed)]
+    control_path = str(write_results(control, tmp_path / "control.json"))
+    # 20 ms a step against a 32x32 step well under 1 ms: caught at a threshold no noise reaches
+    compare = [sys.executable, "-m", "prunebench.harness.cli", "compare", "--threshold=500%", str(base)]
+    caught = subprocess.run([*compare, *slowed_paths], capture_output=True, text=True, timeout=120)
+    passed = subprocess.run([*compare, control_path], capture_output=True, text=True, timeout=120)
+    assert caught.returncode == 1 and "1 regression(s) beyond 500% in each of 2 new runs" in caught.stdout, (
+        caught.stdout + caught.stderr
+    )
+    assert passed.returncode == 0 and "no regression beyond 500%" in passed.stdout, passed.stdout + passed.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--perf-rounds=0", "--perf-rounds 0: expected an integer >= 1"),
+        ("--perf-min-time=nan", "--perf-min-time nan: expected a finite number of seconds >= 0"),
+        ("--perf-min-time=-1", "--perf-min-time -1.0: expected a finite number of seconds >= 0"),
+    ],
+)
+def test_bad_round_settings_are_usage_errors(tmp_path, option, message):
+    command = [sys.executable, "-m", "prunebench.harness.cli", "run", "--backend=reference", "--suite=perf", option]
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    command += [f"--report={tmp_path}"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert completed.returncode == 4 and message in completed.stdout + completed.stderr, completed.stderr[-2000:]
+    assert not (tmp_path / "perf.json").exists()
