@@ -254,6 +254,20 @@ def comparability_warnings(base: Results, news: Sequence[Results]) -> list[str]:
     return lines + busy_warnings([base, *news])
 
 
+def _refuse_repeated_runs(news: Sequence[Results]) -> None:
+    """One run given twice as reruns would confirm its own stalls: each new run must be measured apart."""
+    seen: dict[str, str] = {}
+    for index, run in enumerate(news):
+        name = run.source or _run_name(index, len(news))
+        document = run.to_json()
+        if document in seen:
+            raise UsageError(
+                f"{name}: the same run as {seen[document]} (created {run.created}); expected separate runs of "
+                "the same code, each measured on its own (a run given twice would confirm its own stalls)"
+            )
+        seen[document] = name
+
+
 def _run_name(index: int, count: int) -> str:
     return "new" if count == 1 else f"new {index + 1}"
 
@@ -288,6 +302,7 @@ def compare_results(
     news = [new] if isinstance(new, Results) else list(new)
     if not news:
         raise UsageError("compare: expected at least one new results file")
+    _refuse_repeated_runs(news)
     if relative_to is not None:
         for index, run in [(-1, base), *enumerate(news)]:
             name = "base" if index < 0 else _run_name(index, len(news))

@@ -26,7 +26,7 @@ TARGETS = {
 NEARLY_DIAGONAL_STEP_TARGET = "<= 2x floor"
 SPLIT_ROUNDS = 1.5
 """A median over this many times its fastest round is printed with that minimum: on a shared VM a large
-weight's setup sometimes stalls (page reclaim), the five rounds split, and the median alone misleads."""
+weight's setup sometimes stalls (page reclaim), its few rounds split, and the median alone misleads."""
 STRUCTURED = (
     ("structured_operation[mlp64-prepare]", "`prepare` mlp64", "<= 1.0x"),
     ("structured_operation[mlp64-step]", "`step` mlp64", "-"),

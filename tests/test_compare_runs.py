@@ -76,6 +76,15 @@ def test_no_new_run_is_a_usage_error():
         compare_results(_run(a=0.01), [], 0.3)
 
 
+def test_one_run_given_twice_is_refused(tmp_path):
+    run = _run(a=0.02)
+    with pytest.raises(UsageError, match=r"the same run as .*expected separate runs"):
+        compare_results(_run(a=0.01), [run, run], 0.3)
+    twice = write_results(run, tmp_path / "new.json")
+    with pytest.raises(UsageError, match=r"new\.json: the same run as .*new\.json"):
+        compare_results(_run(a=0.01), [load_results(twice), load_results(twice)], 0.3)
+
+
 def test_reruns_of_different_code_are_warned_about():
     first, second = _run(a=0.01), _run(a=0.01)
     first.environment, second.environment = {"git_revision": "aaa"}, {"git_revision": "bbb"}
