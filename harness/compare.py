@@ -1,10 +1,13 @@
 """Regression comparison of perf results files: which cases got slower or bigger beyond a threshold.
 
 Noise-aware in the ways a two-file comparison can be: it compares medians (not means, which one
-outlier moves), reports how many rounds each median rests on, flags a case whose baseline has fewer
-than ``MIN_ROUNDS`` rounds as weak evidence, lets peak memory move within ``MEMORY_NOISE`` before
-calling it a regression, and warns (``harness.comparability``) when the two runs come from different
-CPUs or torch builds or from a busy machine, where a ratio measures the machines rather than the code.
+outlier moves) and calls a case slower only when its fastest round is slower too (noise only adds
+time: stalled rounds, in either run or in a yardstick, move a median and leave the fastest round
+where it was, while a slowdown in the code moves both); it reports how many rounds each median rests
+on, flags a case whose baseline has fewer than ``MIN_ROUNDS`` rounds as weak evidence, lets peak
+memory move within ``MEMORY_NOISE`` before calling it a regression, and warns
+(``harness.comparability``) when the two runs come from different CPUs or torch builds or from a busy
+machine, where a ratio measures the machines rather than the code.
 
 On a shared machine the whole run drifts: two runs of the same code, hours apart, can differ well
 beyond any useful threshold, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
@@ -88,12 +91,22 @@ class Change:
     @property
     def time_ratio(self) -> float:
         """New median over base median; relative: (new / its yardstick) over (base / its yardstick)."""
-        new, base = self.new.median, self.base.median
+        return self._ratio("median")
+
+    @property
+    def fastest_ratio(self) -> float:
+        """The same ratio of the fastest rounds (``stats["min"]``): what the code costs without stalls."""
+        return self._ratio("min")
+
+    def _ratio(self, statistic: str) -> float:
+        new, base = float(self.new.stats[statistic]), float(self.base.stats[statistic])
         if self.relative:
             assert self.base_yardstick is not None and self.new_yardstick is not None  # for type checkers
-            if self.new_yardstick.median <= 0 or self.base_yardstick.median <= 0:
+            new_yardstick = float(self.new_yardstick.stats[statistic])
+            base_yardstick = float(self.base_yardstick.stats[statistic])
+            if new_yardstick <= 0 or base_yardstick <= 0:
                 return float("inf")
-            new, base = new / self.new_yardstick.median, base / self.base_yardstick.median
+            new, base = new / new_yardstick, base / base_yardstick
         return new / base if base > 0 else float("inf")
 
     @property
@@ -104,9 +117,10 @@ class Change:
         return new / base if base > 0 else (1.0 if new == 0 else float("inf"))
 
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
-        """What got worse beyond ``threshold``: time, and memory beyond both the threshold and the noise band."""
+        """What got worse beyond ``threshold``: time (the median and the fastest round both), and memory beyond
+        both the threshold and the noise band."""
         what = []
-        if self.time_ratio > 1 + threshold:
+        if self.time_ratio > 1 + threshold and self.fastest_ratio > 1 + threshold:
             what.append("time")
         base, new = self.base.peak_memory_bytes, self.new.peak_memory_bytes
         if base is not None and new is not None and new > base * (1 + threshold) and not memory_noise.allows(base, new):
@@ -190,17 +204,18 @@ class Comparison:
         rows = []
         for case in sorted(self.changes, key=lambda c: -c.time_ratio):
             times = " / ".join(f"{change.time_ratio:.3g}x" for change in case.changes)
+            fastest = " / ".join(f"{change.fastest_ratio:.3g}x" for change in case.changes)
             memories = [change.memory_ratio for change in case.changes]
             memory = " / ".join(f"{ratio:.3g}x" if ratio is not None else "-" for ratio in memories)
             base_rounds = case.changes[0].base.stats["rounds"]
             rounds = f"{base_rounds}/" + ",".join(str(change.new.stats["rounds"]) for change in case.changes)
             weak = " (few rounds)" if base_rounds < MIN_ROUNDS else ""
-            line = [*(_flat(part) for part in case.key), times, memory, rounds + weak, self._verdict(case)]
+            line = [*(_flat(part) for part in case.key), times, fastest, memory, rounds + weak, self._verdict(case)]
             if self.relative_to is not None:
                 measured = [
                     f"vs {_flat(self.relative_to)}" if change.relative else "absolute" for change in case.changes
                 ]
-                line.insert(4, " / ".join(dict.fromkeys(measured)))
+                line.insert(3, " / ".join(dict.fromkeys(measured)))
             rows.append(line)
         return rows
 
@@ -211,12 +226,13 @@ class Comparison:
             "backend",
             "device",
             f"median time new/base{each}",
+            "fastest round new/base",
             "peak mem new/base",
             "rounds base/new",
             "verdict",
         ]
         if self.relative_to is not None:
-            headers.insert(4, "time measured")
+            headers.insert(3, "time measured")
         lines = [f"warning: {warning}" for warning in self.warnings]
         lines.append(tabulate(self._rows(), headers=headers, tablefmt="simple"))
         lines += [f"missing from new: {' '.join(map(_flat, key))}" for key in self.missing]

@@ -160,3 +160,35 @@ def test_bad_round_settings_are_usage_errors(tmp_path, option, message):
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert completed.returncode == 4 and message in completed.stdout + completed.stderr, completed.stderr[-2000:]
     assert not (tmp_path / "perf.json").exists()
+
+
+def _timed(case_id: str, median: float, fastest: float, backend: str = "reference") -> Case:
+    stats = {"min": fastest, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
+    return Case(case_id, backend, "cpu", "step", {"size": 1024}, stats, 1000)
+
+
+def _one(*cases: Case) -> Results:
+    return Results(kind="perf", environment={}, backends=[], cases=list(cases))
+
+
+def test_a_median_moved_by_stalled_rounds_is_not_a_slowdown():
+    """Noise only adds time: stalls move the median and leave the fastest round where it was."""
+    comparison = compare_results(_one(_timed("a", 0.010, 0.009)), _one(_timed("a", 0.030, 0.0095)), 0.3)
+    assert not comparison.regressions
+    (case,) = comparison.changes
+    assert case.time_ratio == pytest.approx(3.0) and case.changes[0].fastest_ratio == pytest.approx(0.0095 / 0.009)
+
+
+def test_a_slowdown_moves_the_fastest_round_too_and_is_caught():
+    comparison = compare_results(_one(_timed("a", 0.010, 0.009)), _one(_timed("a", 0.020, 0.018)), 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["a"]
+    assert "2x" in comparison.render()
+
+
+def test_a_stalled_yardstick_in_the_base_does_not_make_a_regression():
+    """The base's torch median split by a stall flatters the base's ratio; its fastest rounds do not."""
+    base = _one(_timed("a", 0.010, 0.009), _timed("a", 0.050, 0.020, "torch"))
+    new = _one(_timed("a", 0.010, 0.009), _timed("a", 0.021, 0.020, "torch"))
+    comparison = compare_results(base, new, 0.3, relative_to="torch")
+    (case,) = comparison.changes
+    assert case.time_ratio > 2 and not comparison.regressions
