@@ -149,11 +149,6 @@ class CaseComparison:
         """The smallest of the runs' ratios: the one a time verdict rests on."""
         return min(change.time_ratio for change in self.changes)
 
-    @property
-    def memory_ratio(self) -> float | None:
-        ratios = [change.memory_ratio for change in self.changes if change.memory_ratio is not None]
-        return min(ratios) if ratios else None
-
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold`` in every run."""
         verdicts = [change.regressed(threshold, memory_noise) for change in self.changes]
@@ -260,7 +255,7 @@ def _flat(text: str) -> str:
 
 def comparability_warnings(base: Results, news: Sequence[Results]) -> list[str]:
     """Why the runs' ratios may measure the machines rather than the code, or reruns not the same code."""
-    named = [("base", base)] + [(_run_name(index, len(news)), new) for index, new in enumerate(news)]
+    named = _named_runs(base, news)
     lines = differences(named, HARDWARE_KEYS + SOFTWARE_KEYS)
     if len(news) > 1:
         lines += [
@@ -286,6 +281,11 @@ def _refuse_repeated_runs(news: Sequence[Results]) -> None:
 
 def _run_name(index: int, count: int) -> str:
     return "new" if count == 1 else f"new {index + 1}"
+
+
+def _named_runs(base: Results, news: Sequence[Results]) -> list[tuple[str, Results]]:
+    """``("base", base)``, then each new run under the name messages give it (``new``, or ``new 1``, ...)."""
+    return [("base", base)] + [(_run_name(index, len(news)), new) for index, new in enumerate(news)]
 
 
 def _changes(base: Results, new: Results, relative_to: str | None) -> dict[tuple[str, str, str], Change]:
@@ -320,8 +320,7 @@ def compare_results(
         raise UsageError("compare: expected at least one new results file")
     _refuse_repeated_runs(news)
     if relative_to is not None:
-        for index, run in [(-1, base), *enumerate(news)]:
-            name = "base" if index < 0 else _run_name(index, len(news))
+        for name, run in _named_runs(base, news):
             backends = sorted({case.backend for case in run.cases})
             if relative_to not in backends:
                 raise UsageError(

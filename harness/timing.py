@@ -19,6 +19,14 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(torch.device(device))
 
 
+def check_round_settings(min_rounds: int, min_time: float, names: tuple[str, str] = ("min_rounds", "min_time")) -> None:
+    """Refuse settings ``rounds_for`` cannot use; ``names`` are what the caller calls them (its options)."""
+    if min_rounds < 1:
+        raise ValueError(f"{names[0]} {min_rounds!r}: expected an integer >= 1")
+    if not (math.isfinite(min_time) and min_time >= 0):
+        raise ValueError(f"{names[1]} {min_time!r}: expected a finite number of seconds >= 0")
+
+
 def rounds_for(seconds_per_round: float, min_rounds: int, min_time: float, max_rounds: int = MAX_ROUNDS) -> int:
     """Timed rounds for a case whose warm-up took ``seconds_per_round``: ``min_rounds``, or more until
     ``min_time`` seconds of timed work, at most ``max_rounds`` (never fewer than ``min_rounds``).
@@ -27,10 +35,7 @@ def rounds_for(seconds_per_round: float, min_rounds: int, min_time: float, max_r
     can move by half; the same five rounds of a one-second operation are already seconds of evidence.
     Spending a fixed time per case, not a fixed count, evens the evidence out at little cost.
     """
-    if min_rounds < 1:
-        raise ValueError(f"min_rounds={min_rounds!r}: expected an integer >= 1")
-    if not (math.isfinite(min_time) and min_time >= 0):
-        raise ValueError(f"min_time={min_time!r}: expected a finite number of seconds >= 0")
+    check_round_settings(min_rounds, min_time)
     if seconds_per_round <= 0:
         return max(min_rounds, max_rounds) if min_time > 0 else min_rounds
     wanted = math.ceil(min_time / seconds_per_round)

@@ -15,6 +15,13 @@ from prunebench.harness.watchdog import WORKERS_ENV
 
 SUITES = Path(__file__).resolve().parent.parent / "suites"
 
+
+def environment_outside_xdist() -> dict[str, str]:
+    """This process's environment without xdist's worker variables, for a child pytest that must time its
+    cases (pytest-benchmark switches timing off in a worker; this test may itself run in one)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+
+
 # The pytest runs these tests start (pytester's, in-process and in subprocesses) run their tests in their own
 # process, as they always did: one xdist worker each (plain pytest's default, harness.watchdog) would cost
 # seconds of start-up per run. The tests of that default remove this variable.

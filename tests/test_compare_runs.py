@@ -7,7 +7,6 @@ the control is the reference's own classes under another name (``tests/broken/_c
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -19,17 +18,27 @@ from prunebench.harness.errors import UsageError
 from prunebench.harness.results import Case, Results, load_results, write_results
 from prunebench.harness.timing import MAX_ROUNDS, rounds_for
 
+from .conftest import environment_outside_xdist
+
 ROOT = Path(__file__).parent.parent
 
 
-def _case(case_id: str, median: float, backend: str = "reference", memory: int = 1000) -> Case:
-    stats = {"min": median * 0.9, "median": median, "iqr": median * 0.05, "mean": median, "rounds": 5}
+def _timed(case_id: str, median: float, fastest: float, backend: str = "reference", memory: int = 1000) -> Case:
+    stats = {"min": fastest, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
     return Case(case_id, backend, "cpu", "step", {"size": 1024}, stats, memory)
 
 
+def _case(case_id: str, median: float, memory: int = 1000) -> Case:
+    """A case whose fastest round is 0.9x its median (steady rounds)."""
+    return _timed(case_id, median, 0.9 * median, memory=memory)
+
+
+def _one(*cases: Case) -> Results:
+    return Results(kind="perf", environment={}, backends=[], cases=list(cases))
+
+
 def _run(**medians: float) -> Results:
-    cases = [_case(case_id, median) for case_id, median in medians.items()]
-    return Results(kind="perf", environment={}, backends=[], cases=cases)
+    return _one(*(_case(case_id, median) for case_id, median in medians.items()))
 
 
 def test_a_slowdown_in_every_rerun_is_a_regression():
@@ -52,9 +61,9 @@ def test_a_stall_in_one_rerun_only_is_reported_not_counted():
 
 
 def test_memory_and_time_must_each_reproduce():
-    base = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.01, memory=8 << 20)])
-    grew_and_slowed = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.02, memory=32 << 20)])
-    grew_only = Results(kind="perf", environment={}, backends=[], cases=[_case("a", 0.01, memory=32 << 20)])
+    base = _one(_case("a", 0.01, memory=8 << 20))
+    grew_and_slowed = _one(_case("a", 0.02, memory=32 << 20))
+    grew_only = _one(_case("a", 0.01, memory=32 << 20))
     (case,) = compare_results(base, [grew_and_slowed, grew_only], 0.3).regressions
     assert case.regressed(0.3) == ["memory"]
 
@@ -119,7 +128,7 @@ def _perf_run(backend: str, report: Path, *extra: str) -> Results:
     command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend={backend}", "--suite=perf"]
     command += ["--perf-sizes=32", "--perf-rounds=3", *extra, f"--report={report}"]
     command += ["-k", "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"]
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    env = environment_outside_xdist()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = load_results(report / "perf.json")
@@ -155,20 +164,11 @@ def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
 )
 def test_bad_round_settings_are_usage_errors(tmp_path, option, message):
     command = [sys.executable, "-m", "prunebench.harness.cli", "run", "--backend=reference", "--suite=perf", option]
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
+    env = environment_outside_xdist()
     command += [f"--report={tmp_path}"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
     assert completed.returncode == 4 and message in completed.stdout + completed.stderr, completed.stderr[-2000:]
     assert not (tmp_path / "perf.json").exists()
-
-
-def _timed(case_id: str, median: float, fastest: float, backend: str = "reference") -> Case:
-    stats = {"min": fastest, "median": median, "iqr": 0.0, "mean": median, "rounds": 5}
-    return Case(case_id, backend, "cpu", "step", {"size": 1024}, stats, 1000)
-
-
-def _one(*cases: Case) -> Results:
-    return Results(kind="perf", environment={}, backends=[], cases=list(cases))
 
 
 def test_a_median_moved_by_stalled_rounds_is_not_a_slowdown():

@@ -28,6 +28,8 @@ from prunebench.harness.escaping import FORMULA_START
 from prunebench.harness.results import Case, Results, load_results, write_results
 from prunebench.harness.tables import render_table
 
+from .conftest import environment_outside_xdist
+
 MIB = 2**20
 QUIET = {"cpu_count": 2, "load_average_start": [0.1, 0.1, 0.1], "load_average_end": [1.0, 0.5, 0.2]}
 BUSY = {"cpu_count": 2, "load_average_start": [3.7, 2.0, 1.0], "load_average_end": [3.9, 2.5, 1.2]}
@@ -356,15 +358,10 @@ def _one_perf_case(raw: Path, env: dict[str, str]) -> subprocess.CompletedProces
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=root, env=env)
 
 
-def _environment_outside_xdist() -> dict[str, str]:
-    """This process's environment without xdist's worker variables (this test may itself run in a worker)."""
-    return {name: value for name, value in os.environ.items() if not name.startswith("PYTEST_XDIST")}
-
-
 def test_perf_suite_records_the_load_around_its_run(tmp_path):
     """The perf suite's own hook, in a real (one-case) run: start and end samples reach machine_info."""
     raw = tmp_path / "raw.json"
-    completed = _one_perf_case(raw, _environment_outside_xdist())
+    completed = _one_perf_case(raw, environment_outside_xdist())
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     load = json.loads(raw.read_text())["machine_info"][MACHINE_INFO_KEY]
     assert load["cpu_count"] == os.cpu_count() and load["wall_s"] > 0, load
@@ -374,7 +371,7 @@ def test_perf_suite_records_the_load_around_its_run(tmp_path):
 def test_perf_case_whose_timing_xdist_switched_off_fails(tmp_path):
     """In an xdist worker's environment pytest-benchmark times nothing: the case fails, it does not pass."""
     raw = tmp_path / "raw.json"
-    completed = _one_perf_case(raw, {**_environment_outside_xdist(), "PYTEST_XDIST_WORKER": "gw0"})
+    completed = _one_perf_case(raw, {**environment_outside_xdist(), "PYTEST_XDIST_WORKER": "gw0"})
     output = completed.stdout + completed.stderr
     assert completed.returncode == 1, output[-3000:]
     assert "switched its timing off" in output and "-p no:xdist" in output, output[-3000:]

@@ -25,7 +25,7 @@ import pytest
 import torch
 from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
 from prunebench.harness.memory import memory_method, peak_memory_bytes
-from prunebench.harness.timing import MAX_ROUNDS, rounds_for, synchronize
+from prunebench.harness.timing import MAX_ROUNDS, check_round_settings, rounds_for, synchronize
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5
@@ -59,11 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """The load sample before the first case (historic hook: also called when this conftest loads late)."""
-    rounds, min_time = config.getoption("--perf-rounds"), config.getoption("--perf-min-time")
-    if rounds < 1:
-        raise pytest.UsageError(f"--perf-rounds {rounds!r}: expected an integer >= 1")
-    if not (min_time >= 0 and min_time != float("inf")):
-        raise pytest.UsageError(f"--perf-min-time {min_time!r}: expected a finite number of seconds >= 0")
+    try:
+        check_round_settings(
+            config.getoption("--perf-rounds"), config.getoption("--perf-min-time"), ("--perf-rounds", "--perf-min-time")
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
     config.stash[RUN_START] = CpuSample.now()
 
 
