@@ -35,7 +35,6 @@ by its old path (``--backend=reference_impl``, ``harness.backends.torch_ao``) is
 module the rest of the run uses (never a second copy imported from a checkout on ``sys.path``)."""
 
 ENTRY_POINT_GROUP = "prunebench.backends"
-DEFAULT_BACKEND = "reference"
 
 
 @dataclass(frozen=True)
@@ -202,13 +201,16 @@ def unchecked_warning(backend: Backend) -> str | None:
 
 def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = None) -> Backend:
     """The backend of ``prunebench check``: one user class, named after itself, as the subject of the
-    generic checks; with ``--like=NAME`` it also stands under that contract name, so the suites of that
-    rule (its differential checks included) test it."""
-    from .subjects import check_like, load_class, parse_kwargs, subject_of_class
+    generic checks; with ``--like=NAME`` it also stands under that contract name, built the way its own
+    constructor takes arguments (``harness.construction``), so the suites of that rule (its differential
+    checks included) test it."""
+    from .construction import adapted_class, check_buildable
+    from .subjects import BUILTIN_KWARGS, check_like, load_class, parse_kwargs, subject_of_class
 
     with limited_import(spec):
         cls = load_class(spec)
-    subject = subject_of_class(cls, parse_kwargs(kwargs_text))
+    kwargs = parse_kwargs(kwargs_text)
+    subject = subject_of_class(cls, kwargs, rule=like)
     check_like(like, subject.kind)
     try:
         subject.build()
@@ -217,12 +219,17 @@ def check_backend(spec: str, kwargs_text: str | None = None, like: str | None = 
             f"cannot build {cls.__name__}(**{subject.kwargs_text}): {type(error).__name__}: {error}; "
             "pass its constructor arguments as JSON with --kwargs"
         ) from error
+    namespace = types.SimpleNamespace()
+    if like:
+        adapted = adapted_class(cls, like, kwargs or {}, subject.tags)
+        check_buildable(adapted, like, BUILTIN_KWARGS.get(like, {}))
+        setattr(namespace, like, adapted)
     options = [f"--check={spec}"]
     options += [f"--check-kwargs={kwargs_text}"] if kwargs_text is not None else []
     options += [f"--like={like}"] if like else []
     return Backend(
         name=subject.name,
-        namespace=types.SimpleNamespace(**({like: cls} if like else {})),
+        namespace=namespace,
         source=spec,
         version=str(getattr(importlib.import_module(cls.__module__), "__version__", "unknown")),
         options=tuple(options),

@@ -22,10 +22,9 @@ from pathlib import Path
 import pytest
 
 from .matrix import KNOWN_DEVICES
+from .names import SELF_TEST_MARKER
 
 CELL_PROPERTY = "prunebench_cell"
-SELF_TEST_MARKER = "prunebench_self_test"
-"""Marks the harness's own tests (tests/conftest.py adds it): their scoreboard rows say "self-test"."""
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -15,8 +16,8 @@ from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DE
 
 from . import run_status
 from .atomic import write_text_atomic
-from .backend import DEFAULT_BACKEND
 from .errors import UsageError
+from .names import DEFAULT_BACKEND
 from .process_tree import RunInterruptedError, run_process_tree
 from .results import ResultsError, load_results
 
@@ -198,12 +199,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     _check_matrix(args)
     options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *backend.options]
     options += _matrix_options(args)
+    created = report is not None and _make_report_directory(report)
     if report is not None:
-        report.mkdir(parents=True, exist_ok=True)
         options += _report_options(report)
     status = _pytest(options, report)
     if report is not None:
         status = _finished(status, report)
+        _discard_after_usage_error(report, created, status)
     if status in (0, 1):
         return status
     if status == 5:
@@ -237,7 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     _expand_builtins(args)
     report = _report_directory(args.report)
     _check_matrix(args)
-    report.mkdir(parents=True, exist_ok=True)
+    created = _make_report_directory(report)
     status = 0
     if args.suite in ("conformance", "all"):
         status = _run_conformance(args, report) or status
@@ -245,7 +247,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         status = _run_conformance(args, report, SUITES_DIR / "zoo") or status
     if args.suite in ("perf", "all"):
         status = _run_perf(args, report) or status
+    _discard_after_usage_error(report, created, status)
     return status
+
+
+def _make_report_directory(report: Path) -> bool:
+    """Create the report directory; whether this run created it (and may take it away again)."""
+    created = not report.exists()
+    report.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def _discard_after_usage_error(report: Path, created: bool, status: int) -> None:
+    """A run that stopped at a usage error (pytest found a bad option or backend) leaves nothing behind: the
+    report directory it created goes, with whatever the aborted child wrote into it."""
+    if status == USAGE_EXIT and created and report.is_dir():
+        shutil.rmtree(report, ignore_errors=True)
 
 
 class _Parser(argparse.ArgumentParser):

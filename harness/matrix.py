@@ -5,14 +5,21 @@ from __future__ import annotations
 import torch
 
 from .errors import UsageError
+from .names import DEFAULT_DTYPES, DTYPE_NAMES
 
 KNOWN_DEVICES: tuple[str, ...] = ("cpu", "cuda")
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-DEFAULT_DTYPES: tuple[str, ...] = ("float32",)
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
+
+
+def supported_dtypes(device: str) -> list[str]:
+    """Every dtype of the matrix that ``device`` computes in (on a CPU and on CUDA GPUs: all three).
+
+    What ``prunebench check`` and ``parametrize_with_checks`` test by default: a pruner author's
+    half-precision bugs (a float32 mask in a bfloat16 model) must show without asking for them.
+    """
+    if device == "cuda" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+        return [name for name in DTYPES if name != "bfloat16"]
+    return list(DTYPES)
 
 
 def available_devices() -> list[str]:
@@ -51,9 +58,12 @@ def parse_devices(value: str | None) -> list[str]:
     return list(dict.fromkeys(devices))
 
 
-def parse_dtypes(value: str | None) -> list[str]:
-    """``"float32,bfloat16"`` -> the same names, validated; None means float32 only."""
+def parse_dtypes(value: str | None, every_dtype_of: list[str] | None = None) -> list[str]:
+    """``"float32,bfloat16"`` -> the same names, validated; None means float32 only, or, given devices
+    (``every_dtype_of``: a check of one class), every dtype all of them compute in."""
     if value is None:
+        if every_dtype_of is not None:
+            return [name for name in DTYPES if all(name in supported_dtypes(d) for d in every_dtype_of)]
         return list(DEFAULT_DTYPES)
     dtypes = _split(value)
     unknown = [dtype for dtype in dtypes if dtype not in DTYPES]

@@ -1,6 +1,7 @@
 """The pytest plugin: selects backends, parametrizes the device/dtype matrix, keeps the scoreboard.
 
-Loaded through the ``pytest11`` entry point; this module holds hooks only. Tests opt in by requesting
+Registered by the ``pytest11`` entry point (``harness.entry``) in runs that use prunebench; this module
+holds hooks only. Tests opt in by requesting
 the ``backend``, ``device`` or ``dtype`` fixtures; ``@pytest.mark.requires("Name", ...)`` turns a
 missing backend name into an *unsupported* outcome, and expected-failure files mark known bugs as
 strict xfails. Each collected test gets its cell (``harness.cell``) once, and everything after reads it.
@@ -17,9 +18,9 @@ import pytest
 import torch
 
 from . import run_status
-from .backend import DEFAULT_BACKEND, Backend, unchecked_warning
-from .cell import CELL_PROPERTY, SELF_TEST_MARKER, TestCell, cell_of_item
-from .collection import applies_to_check, missing_names, subject_params
+from .backend import Backend, unchecked_warning
+from .cell import CELL_PROPERTY, TestCell, cell_of_item
+from .collection import applies_to_check, keep_only_expected_failures, missing_names, subject_params
 from .conformance_results import write_conformance
 from .errors import NotApplicableError, UnsupportedError
 from .global_state import TorchGlobalState
@@ -29,10 +30,7 @@ from .matrix import DTYPES
 from .outcome import OUTCOME_ATTRIBUTE, REASON_ATTRIBUTE
 from .recorder import MEMORY_PROPERTY, RunRecorder
 from .report import write_report
-from .session import BACKEND_ENV, PluginState
-
-pytest_plugins = ["prunebench.harness.watchdog"]
-"""Loaded with this plugin: its hooks run from the command line's parsing on (before ``pytest_configure``)."""
+from .session import PluginState
 
 _STATE = pytest.StashKey[PluginState]()
 _CELL = pytest.StashKey[TestCell]()
@@ -44,81 +42,8 @@ _HARNESS_OUTCOMES: dict[type[BaseException], str] = {
 }
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("prunebench", "prunebench conformance harness")
-    group.addoption(
-        "--backend",
-        dest="prunebench_backend",
-        default=None,
-        help="backend(s) under test, comma-separated: built-in name (reference, torch), entry point, "
-        f"or import path pkg.mod[:attr]. Default: ${BACKEND_ENV} or '{DEFAULT_BACKEND}'.",
-    )
-    group.addoption(
-        "--device",
-        dest="prunebench_device",
-        default=None,
-        help="devices, comma-separated (cpu, cuda). Default: every available device.",
-    )
-    group.addoption(
-        "--dtype",
-        dest="prunebench_dtype",
-        default=None,
-        help=f"weight dtypes, comma-separated ({', '.join(DTYPES)}). Default: float32.",
-    )
-    group.addoption(
-        "--xfails",
-        dest="prunebench_xfails",
-        action="append",
-        default=[],
-        help="expected-failures file of 'TEST_ID_PREFIX | reason' lines (repeatable).",
-    )
-    group.addoption(
-        "--check",
-        dest="prunebench_check",
-        default=None,
-        help="validate one class, MODULE:CLASS (a BaseSparsifier or BaseStructuredSparsifier subclass), "
-        "with the generic checks instead of a backend's contract names.",
-    )
-    group.addoption(
-        "--check-kwargs",
-        dest="prunebench_check_kwargs",
-        default=None,
-        help="constructor arguments of the --check class, as a JSON object.",
-    )
-    group.addoption(
-        "--like",
-        dest="prunebench_like",
-        default=None,
-        help="the contract class (e.g. SaliencyPruner) whose selection rule the --check class claims: "
-        "its suites and differential checks run against the class too.",
-    )
-    group.addoption(
-        "--results-json",
-        dest="prunebench_results_json",
-        default=None,
-        help="write the run's JSON document here (every outcome with its cell, duration and peak memory; "
-        "failures; scoreboard), atomically.",
-    )
-    group.addoption(
-        "--record-memory",
-        dest="prunebench_record_memory",
-        action="store_true",
-        help="measure each test's peak memory on CPU too (torch.profiler; slower). CUDA is always measured.",
-    )
-    group.addoption(
-        "--report-dir",
-        dest="prunebench_report_dir",
-        default=None,
-        help="write the conformance report here: conformance.json, scoreboard.md, failures.md (with repro "
-        "commands) and run.json (whether the run finished).",
-    )
-
-
 @pytest.hookimpl(tryfirst=True)  # before pytest-timeout reads its settings
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "requires(*names): backend names the test needs")
-    config.addinivalue_line("markers", "subjects(kind): the test runs once per class of that kind (generic checks)")
-    config.addinivalue_line("markers", f"{SELF_TEST_MARKER}: a test of the harness itself, not a conformance suite")
     default_timeout(config)
     state = PluginState(config)
     config.stash[_STATE] = state
@@ -184,6 +109,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason = state.expected_failure(cell, item.callspec.params)
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+    if config.option.prunebench_only_expected_failures:
+        keep_only_expected_failures(config, items)
     for entry in state.stale_xfails():
         warnings.warn(
             f"expected failure {entry.prefix!r} ({entry.source}) names a test that does not exist: stale entry?",

@@ -12,15 +12,16 @@ from .outcome import OUTCOMES
 
 @dataclass
 class Scoreboard:
-    """Counts by (backend, suite), plus the distinct reasons behind unsupported and xfailed outcomes."""
+    """Counts by (backend, suite), plus the distinct reasons behind unsupported and xfailed outcomes, each
+    with the number of tests it stands for (a reason is printed once, however many tests share it)."""
 
     counts: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
-    reasons: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    reasons: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
 
     def record(self, backend: str, suite: str, outcome: str, reason: str | None = None) -> None:
         self.counts[(backend, suite)][outcome] += 1
         if reason and outcome in ("unsupported", "not_applicable", "xfailed", "crashed"):
-            self.reasons[(backend, outcome)].add(reason)
+            self.reasons[(backend, outcome)][reason] += 1
 
     def total(self, outcome: str) -> int:
         return sum(counter[outcome] for counter in self.counts.values())
@@ -51,7 +52,10 @@ class Scoreboard:
         lines += [f"\nwarning: {warning}" for warning in self.warnings()]
         for (backend, outcome), reasons in sorted(self.reasons.items()):
             lines.append(f"\n{backend} {outcome}:")
-            lines += [f"  - {reason}" for reason in sorted(reasons)]
+            lines += [
+                f"  - {reason}" + (f" ({count} tests)" if count > 1 else "")
+                for reason, count in sorted(reasons.items())
+            ]
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, object]:

@@ -8,15 +8,14 @@ from typing import Any
 
 import pytest
 
-from .backend import DEFAULT_BACKEND, Backend, check_backend, resolve_backends
+from .backend import Backend, check_backend, resolve_backends
 from .cell import TestCell
 from .errors import UsageError
 from .global_state import TorchGlobalState
 from .matrix import parse_devices, parse_dtypes
+from .names import BACKEND_ENV, DEFAULT_BACKEND
 from .scoreboard import Scoreboard
-from .xfails import ExpectedFailure, builtin_xfails_file, load_xfails, match_xfail
-
-BACKEND_ENV = "PRUNEBENCH_BACKEND"
+from .xfails import ExpectedFailure, inherited_failure, load_xfails, match_xfail
 
 
 class PluginState:
@@ -29,7 +28,7 @@ class PluginState:
             self.backends: list[Backend] = _selected_backends(option)
             _check_import_left_state(before_import, self.backends)
             self.devices = parse_devices(option.prunebench_device)
-            self.dtypes = parse_dtypes(option.prunebench_dtype)
+            self.dtypes = parse_dtypes(option.prunebench_dtype, self.devices if self.check_subject else None)
             self.user_xfails = [e for path in option.prunebench_xfails for e in load_xfails(Path(path))]
             self.backend_xfails = {
                 backend.name: load_xfails(backend.xfails_file) if backend.xfails_file else []
@@ -39,7 +38,6 @@ class PluginState:
             raise pytest.UsageError(str(error)) from None
         self.scoreboard = Scoreboard()
         self.collected_functions: set[str] = set()
-        self.library_xfails: dict[str, list[ExpectedFailure]] = {}
         self.finished = 0
         self.expected: int | None = None
         """Tests that ran to their end, of those collected: set when the session finishes (controller only)."""
@@ -60,21 +58,9 @@ class PluginState:
         if expected is not None:
             return f"{expected.reason} [{expected.source}]"
         subject, check = params.get("subject"), params.get("check")
-        library = subject.inherited_from(getattr(check, "relies_on", ())) if subject is not None else None
-        if library is None or library == cell.backend:
+        if subject is None or check is None:
             return None
-        inherited = match_xfail(cell.test, self._library_xfails(library))
-        if inherited is None:
-            return None
-        methods = ", ".join(check.relies_on)
-        return f"inherited from {library} ({methods} not overridden): {inherited.reason} [{inherited.source}]"
-
-    def _library_xfails(self, library: str) -> list[ExpectedFailure]:
-        """A built-in library's own expected failures, read once."""
-        if library not in self.library_xfails:
-            path = builtin_xfails_file(library)
-            self.library_xfails[library] = load_xfails(path) if path else []
-        return self.library_xfails[library]
+        return inherited_failure(subject, check.relies_on, cell.test, cell.backend)
 
     def stale_xfails(self) -> list[ExpectedFailure]:
         """Entries naming a test function that no longer exists in a module that was collected.

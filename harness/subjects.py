@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import UsageError
+from .tags import PrunerTags, tags_of
 
 SPARSIFIER = "sparsifier"
 PRUNER = "structured pruner"
@@ -72,6 +73,8 @@ class Subject:
     kind: str
     kwargs_text: str = "{}"
     """The constructor arguments as JSON, for reproduction commands."""
+    tags: PrunerTags = field(default_factory=PrunerTags)
+    """What the class declares it supports (``harness.tags``): the checks hold it to that, no less."""
 
     def build(self) -> Any:
         """A fresh instance: every check starts from an unused sparsifier."""
@@ -101,8 +104,14 @@ class Subject:
         return libraries.pop() if len(libraries) == 1 and None not in libraries else None
 
 
-def subject_of_class(cls: type, kwargs: Mapping[str, Any] | None = None, name: str | None = None) -> Subject:
-    """A subject building ``cls(**kwargs)``; a class that is neither kind is a usage error."""
+def subject_of_class(
+    cls: type, kwargs: Mapping[str, Any] | None = None, name: str | None = None, rule: str | None = None
+) -> Subject:
+    """A subject building ``cls(**kwargs)``; a class that is neither kind is a usage error.
+
+    ``rule``: the contract class ``cls`` stands for (a backend's rule class, or ``--like``), whose tags
+    apply when ``cls`` declares none.
+    """
     kind = kind_of(cls)
     if kind is None:
         raise UsageError(
@@ -116,6 +125,7 @@ def subject_of_class(cls: type, kwargs: Mapping[str, Any] | None = None, name: s
         factory=lambda: cls(**copy.deepcopy(arguments)),  # a class may keep (and mutate) the dict it is given
         kind=kind,
         kwargs_text=json.dumps(arguments, sort_keys=True),
+        tags=tags_of(cls, rule or name),
     )
 
 
@@ -130,7 +140,8 @@ def subject_of(candidate: Any, index: int = 0) -> Subject:
         raise UsageError(f"expected a pruner class or a factory returning an instance, got {candidate!r}")
     sample = candidate()
     subject = subject_of_class(type(sample))
-    return Subject(f"{subject.name}#{index}" if index else subject.name, subject.cls, candidate, subject.kind)
+    name = f"{subject.name}#{index}" if index else subject.name
+    return Subject(name, subject.cls, candidate, subject.kind, tags=subject.tags)
 
 
 def subjects_of_backend(backend: Any, kind: str) -> list[Subject]:
@@ -139,7 +150,7 @@ def subjects_of_backend(backend: Any, kind: str) -> list[Subject]:
     for name, rule_kind in RULE_CLASSES.items():
         if rule_kind != kind or not backend.provides(name):
             continue
-        subjects.append(subject_of_class(backend.get(name), name=name))
+        subjects.append(subject_of_class(backend.get(name), name=name, rule=name))
     return subjects
 
 
@@ -151,6 +162,12 @@ def load_class(spec: str) -> type:
     try:
         namespace: Any = importlib.import_module(module_path)
     except Exception as error:  # a broken module must give a usage error, not a traceback
+        if isinstance(error, ImportError) and (module_path.endswith(".py") or "/" in module_path):
+            module = module_path.removesuffix(".py").rsplit("/", 1)[-1]
+            raise UsageError(
+                f"{spec!r} names a file; give its module's import name instead: {module}:{attribute} (from the "
+                "folder that holds the file, or with its package installed)"
+            ) from error
         raise UsageError(f"importing {module_path!r} raised {type(error).__name__}: {error}") from error
     for part in attribute.split("."):
         if not hasattr(namespace, part):

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from . import import_limit, run_status
+from .activation import is_active
 from .errors import UsageError
 from .stuck_test import StuckTestWatchdog
 
@@ -69,7 +70,7 @@ def _default_workers(config: pytest.Config) -> int:
     """The workers to start for the user, or 0 where the user chose (``-n``, ``--dist``, ``--tx``, ``-p
     no:xdist``), where xdist cannot help (``--pdb``, ``--trace``, ``--collect-only``, ``--looponfail``,
     ``--stepwise``), where it would disable pytest-benchmark (the perf suites), and inside a worker."""
-    if _in_worker(config) or not config.pluginmanager.hasplugin("xdist"):
+    if _in_worker(config) or not config.pluginmanager.hasplugin("xdist") or not is_active(config):
         return 0
     option = config.option
     chosen = option.numprocesses is not None or option.dist != "no" or option.tx or option.distload
@@ -105,7 +106,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM ends the session as Ctrl-C does (interrupted, report written) instead of killing it silently."""
-    if _in_worker(config) or threading.current_thread() is not threading.main_thread():
+    if _in_worker(config) or threading.current_thread() is not threading.main_thread() or not is_active(config):
         return
     config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
 
@@ -140,6 +141,8 @@ def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
     """Watch the test pytest-timeout is about to time (its own timer is armed by its implementation)."""
     if settings.method != "signal" or threading.current_thread() is not threading.main_thread():
         return  # the thread method cannot be cancelled by the code under test
+    if not is_active(item.config):
+        return
     watchdog = item.config.stash.get(_WATCHDOG, None)
     if watchdog is None:
         watchdog = item.config.stash[_WATCHDOG] = StuckTestWatchdog()

@@ -15,9 +15,11 @@ matching no collected test is reported as stale.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import UsageError
 
@@ -140,3 +142,35 @@ def match_xfail(short_id: str, entries: list[ExpectedFailure]) -> ExpectedFailur
             entry.matched += 1
             return entry
     return None
+
+
+def _for_any_class(entry: ExpectedFailure) -> bool:
+    """An entry of the generic checks written for any class (``test_pruner[*-...``): a bug in the lifecycle
+    methods a subclass inherits. One naming a class (``test_pruner[FPGMPruner-...``) is that class's own
+    rule's bug, which a class that merely shares its base does not inherit."""
+    return "[*" in entry.prefix
+
+
+@functools.cache
+def library_xfails(library: str) -> tuple[ExpectedFailure, ...]:
+    """A built-in library's own expected failures, read once per process."""
+    path = builtin_xfails_file(library)
+    return tuple(load_xfails(path)) if path else ()
+
+
+def inherited_failure(subject: Any, relies_on: tuple[str, ...], test_id: str, backend: str | None = None) -> str | None:
+    """The expected failure a subject inherits for ``test_id``, as an xfail reason, or None.
+
+    A class that inherits every method a check judges (``relies_on``) unchanged from a library (torch,
+    torchao) inherits that library's declared bug in them: the library's entry for the check applies.
+    Not when the subject is that library's own class under its own backend (``backend``): its own
+    entries apply there already. ``prunebench check``, ``parametrize_with_checks`` and the ``contract``
+    suite all ask here, so one class gets one verdict whichever way it is checked.
+    """
+    library = subject.inherited_from(relies_on)
+    if library is None or library == backend:
+        return None
+    entry = match_xfail(test_id, [entry for entry in library_xfails(library) if _for_any_class(entry)])
+    if entry is None:
+        return None
+    return f"inherited from {library} ({', '.join(relies_on)} not overridden): {entry.reason} [{entry.source}]"

@@ -7,8 +7,18 @@ counted as unsupported rather than failed.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prunebench.harness.errors import UnsupportedError as Unsupported
 
-from .checking import parametrize_with_checks
-
 __all__ = ["Unsupported", "parametrize_with_checks"]
+
+
+def __getattr__(name: str) -> Any:
+    """``parametrize_with_checks`` on first use: importing ``prunebench`` (which every pytest run in the
+    environment does, through the plugin's entry point) must not import torch."""
+    if name == "parametrize_with_checks":
+        from .checking import parametrize_with_checks
+
+        return parametrize_with_checks
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

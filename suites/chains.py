@@ -203,6 +203,34 @@ CHAINS: tuple[Chain, ...] = (
     ),
 )
 
+REPRESENTATIVE: tuple[str, ...] = (
+    "linear_linear",
+    "linear_bias_linear_bias",
+    "linear_activation_linear",
+    "linear_to_output",
+    "conv2d_bias_conv2d_bias",
+    "conv2d_padded_pad_bias_to_nopad",
+    "conv2d_pool_conv2d",
+    "conv2d_adaptive_pool_flatten_linear",
+    "conv2d_batchnorm_activation_conv2d",
+    "conv2d_prelu_conv2d",
+    "lstm_layernorm_linear_2layer",
+)
+"""One chain per kind of rewrite prune() makes (plain, biased, activation, output, padded conv, pool,
+flatten, BatchNorm, PReLU, LSTM + LayerNorm): the costlier life checks run on these, so a conformance run
+stays within a minute or so on two cores; the cheap ones run on every chain."""
+EXPORTED: tuple[str, ...] = (
+    "linear_activation_linear",
+    "conv2d_adaptive_pool_flatten_linear",
+    "conv2d_batchnorm_activation_conv2d",
+    "lstm_layernorm_linear_2layer",
+)
+"""One chain per kind of layer (linear, conv with pooling and flatten, conv with BatchNorm, LSTM with
+LayerNorm): ``torch.export`` traces a model anew each time, the dearest check."""
+LAYER_TYPE_OF_FAMILY: dict[str, str] = {"linear": "Linear", "conv": "Conv2d", "lstm": "LSTM"}
+"""The layer type a chain's pruned layers are (``harness.tags.LAYER_TYPES``)."""
+CHAINS_BY_ID: dict[str, Chain] = {chain.id: chain for chain in CHAINS}
+
 CHAIN_CASES = [
     pytest.param(chain, prune_bias, id=f"{chain.id}-{'prune_bias' if prune_bias else 'keep_bias'}")
     for chain in CHAINS

@@ -217,8 +217,10 @@ def parametrized_modules(model: nn.Module) -> list[str]:
     return sorted(fqn for fqn, module in model.named_modules() if is_masked(module, None))
 
 
-def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str) -> None:
-    tolerance = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(expected.dtype, 1e-5)
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str, tolerance: float | None = None) -> None:
+    """Close within the dtype's rounding of a forward pass (``tolerance`` to choose another)."""
+    if tolerance is None:
+        tolerance = {torch.float16: 1e-2, torch.bfloat16: 5e-2}.get(expected.dtype, 1e-5)
     assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype}, expected {expected.dtype}"
     torch.testing.assert_close(actual, expected, atol=tolerance, rtol=tolerance, msg=lambda m: f"{what}: {m}")
 

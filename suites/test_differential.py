@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -30,6 +31,7 @@ from .checks import (
     assert_masks_equal_up_to_ties,
     kept,
     mask_of,
+    original_of,
     reading_reference_masks,
 )
 
@@ -330,3 +332,112 @@ def test_wanda_masks_match_reference(backend, device, dtype, case):
         actual, expected = actual["0.weight"], expected["0.weight"]
     context = f"shape {(rows, cols)}, {kwargs}, {dtype}, seed {seed}"
     assert_masks_equal_up_to_ties(actual, expected, scores, unit, "0.weight", context, precision=dtype)
+
+
+# --- a short training trajectory: a scheduler raises the level while an optimizer changes the weights ---
+
+TRAJECTORY_SEEDS = (0, 1, 2)
+TRAJECTORY_LEVELS = (0.25, 0.5)
+"""The level of the first step, then of the second, as a scheduler writes it into each group."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One rule on one small model: how to build it, what to configure and calibrate on."""
+
+    api_name: str
+    build: Callable[[type, float], object]
+    model: Callable[[], nn.Module]
+    tensor_fqns: tuple[str, ...]
+    inputs: tuple[int, ...]
+
+
+TRAJECTORIES: dict[str, Trajectory] = {
+    "weight_norm_1x1": Trajectory(
+        "WeightNormSparsifier",
+        lambda cls, level: cls(sparsity_level=level, sparse_block_shape=(1, 1)),
+        lambda: nn.Sequential(nn.Linear(16, 12, bias=False)),
+        ("0.weight",),
+        (5, 16),
+    ),
+    "weight_norm_1x4": Trajectory(
+        "WeightNormSparsifier",
+        lambda cls, level: cls(sparsity_level=level, sparse_block_shape=(1, 4), zeros_per_block=4),
+        lambda: nn.Sequential(nn.Linear(16, 12, bias=False)),
+        ("0.weight",),
+        (5, 16),
+    ),
+    "saliency_conv2d": Trajectory(
+        "SaliencyPruner",
+        lambda cls, level: cls({"sparsity_level": level}),
+        lambda: nn.Sequential(nn.Conv2d(3, 12, 3, bias=False)),
+        ("0.weight",),
+        (2, 3, 6, 6),
+    ),
+    "fpgm_linear": Trajectory(
+        "FPGMPruner",
+        lambda cls, level: cls(sparsity_level=level),
+        lambda: nn.Sequential(nn.Linear(10, 12, bias=False)),
+        ("0.weight",),
+        (5, 10),
+    ),
+    "wanda": Trajectory(
+        "WandaSparsifier",
+        lambda cls, level: cls(sparsity_level=level),
+        lambda: nn.Sequential(nn.Linear(16, 12, bias=False)),
+        ("0.weight",),
+        (5, 16),
+    ),
+}
+
+
+def _trajectory_masks(sparsifier: object, model: nn.Module, trajectory: Trajectory, seed: int) -> dict:
+    """Step at the first level, redraw the weights in place (an optimizer), raise every group's level (a
+    scheduler), calibrate and step again: the kept-masks after the second step."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(trajectory.inputs, generator=generator)
+    sparsifier.prepare(model, [{"tensor_fqn": fqn} for fqn in trajectory.tensor_fqns])
+    for step, level in enumerate(TRAJECTORY_LEVELS):
+        for group in sparsifier.groups:
+            group["sparsity_level"] = level
+        if step:
+            for fqn in trajectory.tensor_fqns:
+                module_fqn, _, name = fqn.rpartition(".")
+                weight = original_of(model.get_submodule(module_fqn), name)
+                with torch.no_grad():
+                    weight.copy_(_signed_weights(weight.shape, seed + 1000))
+        with torch.no_grad():
+            model(x)
+        sparsifier.step()
+    return {fqn: kept(mask_of(*_module_and_name(model, fqn))).cpu() for fqn in trajectory.tensor_fqns}
+
+
+def _module_and_name(model: nn.Module, fqn: str) -> tuple[nn.Module, str]:
+    module_fqn, _, name = fqn.rpartition(".")
+    return model.get_submodule(module_fqn), name
+
+
+@pytest.mark.parametrize("name", sorted(TRAJECTORIES))
+@pytest.mark.parametrize("seed", TRAJECTORY_SEEDS)
+def test_trajectory_matches_reference(backend, device, name, seed):
+    """Two steps with the weights changed in between, as in training with a pruning schedule: the masks
+    still follow the rule (a class that reuses the first step's masks, or scores stale weights, differs).
+    float32 and continuous random weights: no two scores tie, so the masks must be equal."""
+    trajectory = TRAJECTORIES[name]
+    tested = backend.get(trajectory.api_name)
+    if tested is getattr(reference_impl, trajectory.api_name):
+        raise NotApplicableError(NOT_APPLICABLE)
+    model = _with_weights(trajectory.model(), seed, device, torch.float32)
+    level = TRAJECTORY_LEVELS[0]
+    actual = _trajectory_masks(trajectory.build(tested, level), copy.deepcopy(model), trajectory, seed)
+    with reading_reference_masks():
+        reference = trajectory.build(getattr(reference_impl, trajectory.api_name), level)
+        expected = _trajectory_masks(reference, copy.deepcopy(model), trajectory, seed)
+    for fqn in trajectory.tensor_fqns:
+        assert_masks_equal(
+            actual[fqn],
+            expected[fqn],
+            fqn,
+            f"{name}: a step at sparsity_level={TRAJECTORY_LEVELS[0]}, the weights redrawn in place, a step at "
+            f"{TRAJECTORY_LEVELS[1]} (weight seed {seed})",
+        )

@@ -12,48 +12,15 @@ import pytest
 import torch
 
 from .chains import CHAIN_CASES, LSTM_CHAINS, Chain
-from .checks import assert_close
-from .pruned_model_checks import flat_outputs
-from .structured_checks import leftovers, parameter_count, prune_chain, size_mismatches
+from .structured_checks import check_pruned_chain, prune_chain
 
 pytestmark = pytest.mark.requires("BaseStructuredSparsifier", "FakeStructuredSparsity")
-
-
-def _assert_outputs_match(masked: list[torch.Tensor], pruned: list[torch.Tensor], kept: torch.Tensor | None) -> None:
-    assert len(masked) == len(pruned), f"the pruned model returns {len(pruned)} tensors, the masked {len(masked)}"
-    for index, (expected, actual) in enumerate(zip(masked, pruned, strict=True)):
-        what = f"output {index}"
-        if expected.shape != actual.shape:
-            assert kept is not None, f"{what} changed shape {tuple(expected.shape)} -> {tuple(actual.shape)}"
-            dims = [d for d in range(expected.dim()) if expected.shape[d] != actual.shape[d]]
-            assert len(dims) == 1 and actual.shape[dims[0]] == len(kept), (
-                f"{what} has shape {tuple(actual.shape)}; expected {tuple(expected.shape)} with only the pruned "
-                f"layer's {len(kept)} kept channels left"
-            )
-            expected = expected.index_select(dims[0], kept.to(expected.device))
-        assert_close(actual, expected, f"pruned model's {what} differs from the masked model's")
 
 
 def _prune_and_compare(
     backend, device: str, dtype: torch.dtype, chain: Chain, prune_bias: bool, must_shrink: bool
 ) -> None:
-    case = prune_chain(backend, device, dtype, chain, prune_bias)
-    pruned_model = case.pruned
-    with torch.no_grad():
-        pruned = flat_outputs(pruned_model(case.example_input))
-    masked = case.masked
-    if chain.layernorm and pruned_model.get_submodule(chain.output_layer).hidden_size < case.width_before:
-        masked = case.masked_kept_statistics  # the LayerNorm shrank with the LSTM: statistics over kept units
-    _assert_outputs_match(masked, pruned, case.kept)
-    remaining = parameter_count(pruned_model)
-    if must_shrink:
-        assert remaining < case.parameters_before, (
-            f"prune() left {remaining} of {case.parameters_before} parameters: nothing was physically removed"
-        )
-    left = leftovers(pruned_model)
-    assert not left, f"prune() left pruning machinery behind: {left}"
-    wrong = size_mismatches(pruned_model)
-    assert not wrong, f"pruned layers' declared sizes disagree with their tensors: {wrong}"
+    check_pruned_chain(prune_chain(backend, device, dtype, chain, prune_bias), chain, must_shrink)
 
 
 @pytest.mark.parametrize(("chain", "prune_bias"), CHAIN_CASES)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .chains import CHAIN_CASES, CHAINS, Chain
+from .chains import CHAIN_CASES, CHAINS, EXPORTED, REPRESENTATIVE, Chain
 from .pruned_model_checks import (
     check_compact_storage,
     check_deepcopy,
@@ -29,38 +29,10 @@ pytestmark = pytest.mark.requires("BaseStructuredSparsifier", "FakeStructuredSpa
 
 CHAINS_ONCE = [pytest.param(chain, id=chain.id) for chain in CHAINS]
 """Every chain once, with ``prune_bias=True`` (every chain supports it): for checks that do not look at biases."""
-REPRESENTATIVE = (
-    "linear_linear",
-    "linear_bias_linear_bias",
-    "linear_activation_linear",
-    "linear_to_output",
-    "conv2d_bias_conv2d_bias",
-    "conv2d_padded_pad_bias_to_nopad",
-    "conv2d_pool_conv2d",
-    "conv2d_adaptive_pool_flatten_linear",
-    "conv2d_batchnorm_activation_conv2d",
-    "conv2d_prelu_conv2d",
-    "lstm_layernorm_linear_2layer",
-)
-"""One chain per kind of rewrite prune() makes (plain, biased, activation, output, padded conv, pool,
-flatten, BatchNorm, PReLU, LSTM + LayerNorm): the costlier life checks run on these, so the whole
-reference conformance run stays within a minute on two cores; the cheap ones run on every chain."""
 REPRESENTATIVE_ONCE = [param for param in CHAINS_ONCE if param.id in REPRESENTATIVE]
 REPRESENTATIVE_CASES = [case for case in CHAIN_CASES if case.values[0].id in REPRESENTATIVE]
 UNTOUCHED_CASES = [case for case in CHAIN_CASES if case.values[0].untouched]
-EXPORT_CHAINS = [
-    pytest.param(chain, id=chain.id)
-    for chain in CHAINS
-    if chain.id
-    in (
-        "linear_activation_linear",
-        "conv2d_adaptive_pool_flatten_linear",
-        "conv2d_batchnorm_activation_conv2d",
-        "lstm_layernorm_linear_2layer",
-    )
-]
-"""One chain per kind of layer (linear, conv with pooling and flatten, conv with BatchNorm, LSTM with
-LayerNorm): ``torch.export`` traces a model anew each time, the dearest check here."""
+EXPORT_CHAINS = [pytest.param(chain, id=chain.id) for chain in CHAINS if chain.id in EXPORTED]
 LIVE_MODEL_DRAWS = 5
 """Draws of a chain's weights ``test_pruned_model_trains`` tries until its masked model is not constant."""
 MODES = pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])

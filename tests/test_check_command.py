@@ -23,14 +23,41 @@ def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(
     "args",
-    [("own_pruners:MagnitudeSparsifier",), ("own_pruners:L1RowPruner", "--like=SaliencyPruner")],
-    ids=["magnitude", "l1_rows_like_saliency"],
+    [
+        ("own_pruners:MagnitudeSparsifier",),
+        ("own_pruners:L1RowPruner", "--like=SaliencyPruner"),
+        ("own_pruners:GradualMagnitudeSparsifier",),
+        ("own_pruners:L1FilterPruner",),
+    ],
+    ids=["magnitude", "l1_rows_like_saliency", "gradual", "cnn_filters"],
 )
 def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
+    """The default invocation: every generic check, every dtype, on the benches and chains the class prunes."""
     run = _check(tmp_path, *args)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "inherited from torch" in run.stdout, "torch's declared bugs were not attributed to torch"
     assert "failed 0" not in run.stdout and " passed" in run.stdout
+    for dtype in ("float32", "float16", "bfloat16"):
+        assert f"-{dtype}-" in (tmp_path / "conformance.json").read_text(), f"the default run checked no {dtype}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "unsupported"),
+    [
+        ("tests.user_classes:KeywordSaliencyPruner --like=SaliencyPruner", None),
+        ("tests.user_classes:KeywordWeightNormSparsifier --like=WeightNormSparsifier", "takes no 'norm'"),
+    ],
+    ids=["saliency_keywords", "weight_norm_keywords"],
+)
+def test_keyword_constructors_are_built_their_own_way(tmp_path, spec, unsupported):
+    """A correct class with a plain keyword constructor under --like: the rule's suites build it by its own
+    signature; what it cannot take is unsupported, said once, never a TypeError charged to it."""
+    run = _check(tmp_path, *spec.split(), "--dtype=float32")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "TypeError" not in run.stdout, run.stdout[-4000:]
+    if unsupported is not None:
+        reasons = [line for line in run.stdout.splitlines() if unsupported in line]
+        assert len(reasons) == 1 and "tests)" in reasons[0], f"the reason is not said once with its count: {reasons}"
 
 
 @pytest.mark.parametrize(
@@ -44,11 +71,24 @@ def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
             "tests.user_classes:L2RowPruner --like=SaliencyPruner",
             ("test_saliency_prunes_lowest_l1_rows", "test_saliency_masks_match_reference"),
         ),
+        ("tests.user_classes:L1RowPrunerLastDimNorm -k=cnn", ("step_reaches_sparsity_level-cnn",)),
+        (
+            "tests.user_classes:FirstStepMasksSparsifier -k=step_depends_only_on_model_and_state",
+            ("step_depends_only_on_model_and_state",),
+        ),
+        (
+            "tests.user_classes:ModuleIdCacheSparsifier -k=step_depends_only_on_model_and_state",
+            ("step_depends_only_on_model_and_state",),
+        ),
+        (
+            "tests.user_classes:GradualCounterOutsideState -k=resumed_run_equals_uninterrupted",
+            ("resumed_run_equals_uninterrupted",),
+        ),
     ],
-    ids=["ignores_per_tensor_level", "l2_claims_l1"],
+    ids=["ignores_per_tensor_level", "l2_claims_l1", "conv_norm_unflattened", "frozen_masks", "id_cache", "counter"],
 )
 def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
-    run = _check(tmp_path, *spec.split())
+    run = _check(tmp_path, *spec.split(), "--dtype=float32")
     assert run.returncode == 1, f"exit {run.returncode}\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
     failures = (tmp_path / "failures.md").read_text()
     for check in failing_checks:
@@ -56,6 +96,15 @@ def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
     command = next(line for line in failures.splitlines() if line.startswith("python -m pytest"))
     rerun = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert rerun.returncode == 1 and "1 failed" in rerun.stdout, f"the reproduction did not fail alone:\n{rerun.stdout}"
+
+
+def test_half_precision_bug_fails_the_default_invocation(tmp_path):
+    """No --dtype: a float32 mask in a bfloat16 or float16 model is caught without asking for half precision."""
+    run = _check(tmp_path, "tests.user_classes:Float32MaskSparsifier", "-k=masks_are_binary")
+    assert run.returncode == 1, run.stdout[-4000:] + run.stderr[-2000:]
+    failures = (tmp_path / "failures.md").read_text()
+    assert "bfloat16-masks_are_binary" in failures and "float16-masks_are_binary" in failures, failures[:3000]
+    assert "float32-masks_are_binary" not in failures, "the float32 mask was charged in float32 too"
 
 
 @pytest.mark.parametrize(
@@ -69,6 +118,11 @@ def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
         (("own_pruners:MagnitudeSparsifier", '--kwargs={"sparsity_level": 2}'), "cannot build MagnitudeSparsifier"),
         (("own_pruners:MagnitudeSparsifier", "--like=SaliencyPruner"), "is a structured pruner"),
         (("own_pruners:MagnitudeSparsifier", "--like=Nope"), "--like='Nope': expected one of"),
+        (("own_pruners/magnitude.py:MagnitudeSparsifier",), "give its module's import name instead: magnitude:"),
+        (
+            ("tests.user_classes:AmountRowPruner", "--like=SaliencyPruner"),
+            "cannot be built as the SaliencyPruner suites build it",
+        ),
     ],
     ids=[
         "no_class",
@@ -79,6 +133,8 @@ def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
         "bad_kwargs",
         "wrong_kind_like",
         "unknown_like",
+        "file_path",
+        "like_unbuildable",
     ],
 )
 def test_usage_errors_exit_4_with_one_line(tmp_path, monkeypatch, capsys, args, message):

@@ -120,7 +120,7 @@ def test_failure_report_prints_the_seed(pytester):
             assert torch.rand(1).item() > 2, "forced failure"
         """
     )
-    result = run_suites(pytester, "test_seeded.py")
+    result = run_suites(pytester, "test_seeded.py", "--backend=reference")
     assert result.ret == 1
     assert "seed " in result.stdout.str() and "derived from the test id" in result.stdout.str()
 
@@ -134,7 +134,11 @@ def test_same_id_gets_same_random_numbers(pytester):
         """
     )
     draws = [
-        [line for line in run_suites(pytester, "test_draws.py", "-s").stdout.lines if line.startswith("DRAW")]
+        [
+            line
+            for line in run_suites(pytester, "test_draws.py", "-s", "--backend=reference").stdout.lines
+            if line.startswith("DRAW")
+        ]
         for _ in range(2)
     ]
     assert draws[0] and draws[0] == draws[1], draws

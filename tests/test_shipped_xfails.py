@@ -7,7 +7,10 @@ library. Both are checked here for every file, in every dtype the suites collect
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from prunebench.harness.cell import backend_free_id
 from prunebench.harness.errors import UsageError
 from prunebench.harness.xfails import ExpectedFailure, load_xfails
 
-from .conftest import SUITES, run_suites
+from .conftest import SUITES, environment_outside_xdist, run_suites
 
 CLASSIFICATION = re.compile(r"(library bug|contract difference|adapter limit)\b[^:]*:")
 """A reason starts with its class, optionally qualified: 'library bug (pytorch/pytorch#134220): ...'."""
@@ -77,3 +80,48 @@ def _declared_in(entry: ExpectedFailure, path: Path) -> bool:
     which are idle there, not stale.
     """
     return Path(entry.source.rsplit(":", 1)[0]).resolve() == path.resolve()
+
+
+MATRIX = "float32,float16,bfloat16"
+"""README's dtype matrix: every shipped entry must hold in each of them, or name the dtypes where it does."""
+
+
+@pytest.mark.parametrize("name", [name for name in SHIPPED if name not in DECLARE_NOTHING])
+def test_expected_failures_still_fail_in_every_dtype(tmp_path, name):
+    """Each built-in's declared failures, run across the dtype matrix (nothing else is run): none passes.
+
+    A declared failure that passes in one dtype (a tolerance that hides the bug there) would fail every
+    run of that matrix as an XPASS, and would tell maintainers the library fixed a bug it did not fix.
+    """
+    backend = RESOLVED[name]
+    if isinstance(backend, str):
+        pytest.skip(backend)
+    results = tmp_path / "results.json"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(SUITES),
+        f"--backend={name}",
+        f"--dtype={MATRIX}",
+        "--only-expected-failures",
+        "-n0",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "--tb=no",
+        "-q",
+        f"--results-json={results}",
+    ]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=3000, env=environment_outside_xdist())
+    records = json.loads(results.read_text())["records"] if results.exists() else []
+    assert records, f"no expected failure of {name} ran:\n{run.stdout[-3000:]}{run.stderr[-2000:]}"
+    wrong = sorted(
+        f"{r['outcome']}: {r['cell']['reproduction_id']}"
+        for r in records
+        if r["outcome"] in ("xpassed", "failed", "crashed")  # a declared failure found unsupported is only idle
+    )
+    assert not wrong, f"{len(wrong)} of {len(records)} declared failures of {name} did not fail as declared:\n" + (
+        "\n".join(wrong[:40])
+    )

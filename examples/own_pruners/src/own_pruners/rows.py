@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -13,8 +13,11 @@ class L1RowPruner(BaseStructuredSparsifier):
     """Ranks the rows (Linear) or filters (Conv2d) of each weight by their L1 norm; ``prune()`` is torch's.
 
     The rule is that of ``torch.ao.pruning``'s ``SaliencyPruner``, so ``prunebench check
-    --like=SaliencyPruner`` holds it to that class's suites and differential checks.
+    --like=SaliencyPruner`` holds it to that class's suites and differential checks. It ranks rows, not
+    LSTM units (which must go alike from all four gates), and says so.
     """
+
+    prunebench_tags: ClassVar[dict[str, Any]] = {"layer_types": ["Linear", "Conv2d"]}
 
     def __init__(self, defaults: dict[str, Any] | None = None) -> None:
         super().__init__(defaults={"sparsity_level": 0.5, **(defaults or {})})
