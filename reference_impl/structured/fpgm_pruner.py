@@ -78,8 +78,8 @@ class FPGMPruner(BaseStructuredSparsifier):
         rows = mask.numel()
         level = check_sparsity_level(sparsity_level, self.level_policy)  # clamped first: round(inf * rows) overflows
         count = 0 if level == 0 else rows if level == 1 else min(round(level * rows), rows)
+        # the masked weight, as torch scores it: filters pruned by an earlier step count as zero filters
+        distance = self.compute_distance(getattr(module, tensor_name).detach()) if count else None
         mask.fill_(True)
-        if count:
-            original = module.parametrizations[tensor_name].original
-            distance = self.compute_distance(original.detach())
+        if distance is not None:
             mask[torch.topk(distance, count, largest=False).indices] = False
