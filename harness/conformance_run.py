@@ -17,8 +17,8 @@ from pathlib import Path
 
 from . import run_status
 from .conformance_results import ConformanceRun
-from .exit_status import conformance_verdict
-from .lane_merge import LaneReport, merge_lanes, merged_status
+from .exit_status import USAGE, conformance_verdict
+from .lane_merge import LaneReport, merge_lanes, merged_status, same_names
 from .lanes import Lane, concurrency, run_lanes
 from .process_tree import RunInterruptedError
 from .report import write_report
@@ -69,6 +69,10 @@ def run_conformance(
         run_status.interrupt(report, str(stop))
         raise
     reports = _reports(lanes, [child.status for child in children], [child.ended for child in children])
+    clashes = same_names(reports, [lane.options for lane in lanes])
+    if clashes:
+        print(f"prunebench: error: {'; '.join(clashes)}: each backend needs a name of its own", file=sys.stderr)
+        return USAGE
     run, status = merge_lanes(reports, report), merged_status(reports)
     if run.failures and reproduce_cap > 0:
         from .reproduction import reproduce

@@ -89,6 +89,13 @@ class TestGuard:
     notes: list[str] = field(default_factory=list)
     """What was found and cleaned up after a test that failed on its own (shown in its report)."""
 
+    def _reseeded_before_call(self) -> list[str]:
+        """The seed fixture seeded torch with the cell's seed at setup: anything else now was set since, by a
+        thread (nothing else runs between the setup and the call)."""
+        if self.state.rng_seed == self.cell.seed:
+            return []
+        return [f"rng_seed: {self.cell.seed} -> {self.state.rng_seed} (between the test's setup and its call)"]
+
     def finish(self, raised: BaseException | None) -> BaseException | None:
         """Put back and clean up; the exception the test's call should end with instead, if any.
 
@@ -98,7 +105,7 @@ class TestGuard:
         left = leaks.left_running(self.running)
         if left:
             leaks.clean_up(left, leaks.Origin(self.cell.backend, self.cell.test))
-        changes = global_state_changes(self.state)
+        changes = self._reseeded_before_call() + global_state_changes(self.state)
         patched = TorchAttributes.capture().changes_since(self.attributes)
         if patched:
             self.attributes.restore()

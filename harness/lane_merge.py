@@ -83,3 +83,17 @@ def merge_lanes(lanes: Sequence[LaneReport], report: Path) -> ConformanceRun:
         incomplete="; ".join(unfinished) or None,
         notes=list(dict.fromkeys(notes)),
     )
+
+
+def same_names(lanes: Sequence[LaneReport], options: Sequence[tuple[str, ...]]) -> list[str]:
+    """Backend names that lanes of different ``--backend`` values reported (a fork that kept ``reference``
+    beside the reference): their counts would add up under one name. One line per name."""
+    seen: dict[str, set[tuple[str, ...]]] = {}
+    for lane, chosen in zip(lanes, options, strict=True):
+        for entry in lane.run.backends if lane.run is not None else []:
+            seen.setdefault(str(entry["name"]), set()).add(chosen)
+    return [
+        f"backend name {name!r} was reported by {', '.join(' '.join(o) for o in sorted(found))}"
+        for name, found in seen.items()
+        if len(found) > 1
+    ]

@@ -17,15 +17,18 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import run_status
+from .failure import capped
 from .process_tree import Child, run_process_trees
 
 LANES_DIR = "lanes"
-LOG_FILE = "pytest.log"
+LOG_LINE_CHARS = 5_000
+"""The most characters of one line of a lane's output printed."""
 SECOND_PASS = "--prunebench-second-pass"
 USAGE_EXIT = 4
 
@@ -47,10 +50,6 @@ class Lane:
         report = [f"--report-dir={self.directory}", SECOND_PASS]
         head = [sys.executable, "-m", "pytest", *self.paths, "-p", "no:cacheprovider", *distribution]
         return [*head, *self.options, *common, *report]
-
-    @property
-    def log(self) -> Path:
-        return self.directory / LOG_FILE
 
 
 def _slug(text: str) -> str:
@@ -84,15 +83,30 @@ def concurrency(workers: str) -> int:
 
 def run_lanes(lanes: Sequence[Lane], workers: str, common: Sequence[str]) -> list[Child]:
     """Run the lanes, at most ``concurrency(workers)`` at once; a lone lane's output streams, several lanes'
-    each go to a log file printed whole as the lane ends. Returns the children, in the lanes' order."""
+    each go to a scratch file printed as the lane ends (lines cut at ``LOG_LINE_CHARS``: a backend's message
+    may be megabytes, and the report keeps it whole). Returns the children, in the lanes' order."""
+    with tempfile.TemporaryDirectory(prefix="prunebench-lanes-") as scratch:
+        return _run_lanes(lanes, workers, common, Path(scratch))
+
+
+def _print_log(label: str, child: Child) -> None:
+    assert child.log is not None
+    print(f"===== prunebench lane {label}: exit {child.status} =====", flush=True)
+    with child.log.open(encoding="utf-8", errors="backslashreplace") as log:
+        for line in log:
+            sys.stdout.write(capped(line.rstrip("\n"), LOG_LINE_CHARS, "the report keeps the whole message") + "\n")
+    sys.stdout.flush()
+
+
+def _run_lanes(lanes: Sequence[Lane], workers: str, common: Sequence[str], scratch: Path) -> list[Child]:
     at_once = min(concurrency(workers), len(lanes))
     children = []
-    for lane in lanes:
+    for index, lane in enumerate(lanes):
         lane.directory.mkdir(parents=True, exist_ok=True)
         children.append(
             Child(
                 lane.command(workers, common),
-                log=lane.log if at_once > 1 else None,
+                log=scratch / f"{index}.log" if at_once > 1 else None,
                 done=lambda lane=lane: run_status.read(lane.directory).complete,
             )
         )
@@ -102,13 +116,11 @@ def run_lanes(lanes: Sequence[Lane], workers: str, common: Sequence[str]) -> lis
     def show(child: Child) -> bool:
         """Print a logged lane's output; a lane that could not start its tests (a usage error) ends the run."""
         if child.log is not None:
-            print(f"===== prunebench lane {labels[id(child)]}: exit {child.status} =====", flush=True)
-            sys.stdout.write(child.log.read_text(encoding="utf-8", errors="backslashreplace"))
-            sys.stdout.flush()
+            _print_log(labels[id(child)], child)
         return child.status == USAGE_EXIT and not run_status.read(directories[id(child)]).expected
 
     def announce(child: Child) -> None:
-        where = f" (output: {child.log})" if child.log is not None else ""
+        where = " (its output follows when it ends)" if child.log is not None else ""
         print(f"prunebench lane {labels[id(child)]}{where}\n$ {' '.join(child.command)}", flush=True)
 
     run_process_trees(children, at_once, show, announce)

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXIT_GRACE_S = 10.0
-"""How long a process whose tests are done may go on running threads the backend left before it is ended."""
+"""How long a process whose tests are done may go on running threads the backend left before it is ended
+(``$PRUNEBENCH_EXIT_GRACE`` seconds, for the harness's own tests)."""
+EXIT_GRACE_ENV = "PRUNEBENCH_EXIT_GRACE"
 THREAD_GRACE_S = 0.5
 """How long the threads a test started may take to end after it before they count as left running."""
 _TASKS = Path("/proc/self/task")
@@ -181,10 +183,17 @@ def _origin(thread: threading.Thread) -> str:
     return _ORIGINS[thread.ident][1].describe() if thread.ident is not None else "?"
 
 
+def exit_grace() -> float:
+    try:
+        return max(0.0, float(os.environ.get(EXIT_GRACE_ENV, EXIT_GRACE_S)))
+    except ValueError:
+        return EXIT_GRACE_S
+
+
 def lingering_note(found: list[str]) -> str:
     return (
         f"after its last test this process still ran {'; '.join(found)}: they would keep it from exiting, so it "
-        f"is ended {EXIT_GRACE_S:g} s after its report is written"
+        f"is ended {exit_grace():g} s after its report is written"
     )
 
 

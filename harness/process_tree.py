@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from .leaks import EXIT_GRACE_S
+from .leaks import exit_grace
 
 STOP_GRACE_ENV = "PRUNEBENCH_STOP_GRACE"
 DEFAULT_STOP_GRACE_S = 10.0
@@ -41,9 +41,9 @@ DEFAULT_STOP_GRACE_S = 10.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 POLL_S = 0.1
 """How often the parent looks at its children and at the signals it received (an idle parent's only work)."""
-LINGER_S = EXIT_GRACE_S + 20.0
-"""How long a child may run after its report says it is done: its own exit watchdog ends it after
-``EXIT_GRACE_S``; this is for a child that could not (a thread holding the interpreter in C code)."""
+LINGER_MARGIN_S = 20.0
+"""How long past its own exit watchdog (``harness.leaks.exit_grace``) a child whose report says it is done may
+run: for a child whose watchdog could not end it (a thread holding the interpreter in C code)."""
 
 
 class RunInterruptedError(Exception):
@@ -127,9 +127,10 @@ def _end_if_lingering(child: Child) -> None:
         return
     now = time.monotonic()
     child._done_at = child._done_at or now
-    if now - child._done_at >= LINGER_S:
+    linger = exit_grace() + LINGER_MARGIN_S
+    if now - child._done_at >= linger:
         child.ended = (
-            f"its report was complete {LINGER_S:g} s before, but its process was still running (threads or "
+            f"its report was complete {linger:g} s before, but its process was still running (threads or "
             "processes the backend left): ended by prunebench"
         )
         _signal_group(child._process.pid, signal.SIGKILL)

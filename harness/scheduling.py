@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .cell import PROCESS_PROPERTY
+from .cell import CELL_KEY, CELL_PROPERTY, PROCESS_PROPERTY, TestCell
 from .errors import UsageError
 from .lane_scheduler import LaneScheduling, wants_lane_scheduling
 from .replay import REPLAY_OPTION, read_replay, replayed_items
@@ -57,10 +57,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = with_second_pass(items)
 
 
+_FAILED_HERE: set[tuple[str, str]] = set()
+"""(backend, test) of the tests that failed in this process: their second run is skipped (it would say nothing)."""
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if not any(name == PROCESS_PROPERTY for name, _ in item.user_properties):
         item.user_properties.append((PROCESS_PROPERTY, os.getpid()))
+    cell = item.stash.get(CELL_KEY, None)
+    if cell is not None and cell.second_pass and (cell.backend, cell.test) in _FAILED_HERE:
+        pytest.skip("second pass: its first run failed already")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _FAILED_HERE.clear()  # a session pytester runs inside a test starts afresh
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed and report.when != "???":
+        cell = dict(report.user_properties).get(CELL_PROPERTY)
+        if cell is not None:
+            recorded = TestCell.from_property(str(cell))
+            _FAILED_HERE.add((recorded.backend, recorded.test))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -8,8 +8,9 @@ run's own order: each test now runs after every other, in a new order, and a tes
 time and fails the second is the backend's state showing. ``harness.recorder`` judges the pair; nothing
 else counts the second runs.
 
-The zoo is left out (its models take minutes to prune, twice would double the run); tests already
-expected to fail or skipped are left out (their second run could say nothing new).
+The suites that prune whole models (the zoo, ``structured_prune``, ``structured_pruned_model``) are left
+out: they take most of a run's time, and a backend's state shows in the masks the other suites check.
+Tests already expected to fail or skipped are left out too (their second run could say nothing new).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 from .cell import AGAIN, CELL_KEY, CELL_PROPERTY
 
-SKIPPED_SUITES = frozenset({"zoo"})
+SKIPPED_SUITES = frozenset({"zoo", "structured_prune", "structured_pruned_model"})
 STATE_REASON = (
     "passed in the run's order, failed when run again later in the same process (second pass, reverse "
     "order): the backend keeps state between tests"

@@ -87,7 +87,7 @@ class TorchAttributes:
         for module in _watched_modules():
             owners[id(module)] = (module, module.__name__, False)
             for owned in _classes_of(module):
-                owners[id(owned)] = (owned, f"{module.__name__}.{owned.__qualname__}", True)
+                owners[id(owned)] = (owned, f"{owned.__module__}.{owned.__qualname__}", True)
         for owned in WATCHED_CLASSES:
             owners[id(owned)] = (owned, f"{owned.__module__}.{owned.__qualname__}", True)
         values: dict[tuple[int, str], Any] = {}

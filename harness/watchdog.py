@@ -158,7 +158,7 @@ def _end_lingering_process(config: pytest.Config) -> None:
     found = leaks.lingering(children=not distributed)
     if found:
         status = config.stash.get(_EXIT_STATUS, int(pytest.ExitCode.TESTS_FAILED)) or int(pytest.ExitCode.TESTS_FAILED)
-        leaks.end_process_after(leaks.EXIT_GRACE_S, status, found)
+        leaks.end_process_after(leaks.exit_grace(), status, found)
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
