@@ -44,6 +44,8 @@ class ConformanceRecord:
     """Wall time of the pytest phase that decided the outcome (setup for a skip, call for a run test)."""
     peak_memory_bytes: int | None = None
     memory_method: str | None = None
+    process: int | None = None
+    """The process the test ran in (its pid): tests of one process, in the order of records, ran in that order."""
 
 
 @dataclass

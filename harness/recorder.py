@@ -106,6 +106,7 @@ class RunRecorder:
                 report.duration,
                 peak,
                 memory_method(device) if peak is not None else None,
+                self._place.get(report.nodeid, (None, None))[0],
             )
         )
 

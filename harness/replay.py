@@ -16,6 +16,7 @@ import pytest
 
 from .cell import CELL_KEY
 from .errors import UsageError
+from .second_pass import again
 
 REPLAY_OPTION = "--prunebench-replay"
 COMMENT = "#"
@@ -45,7 +46,8 @@ def write_replay(path: Path, ids: Sequence[str], why: str) -> Path:
 
 
 def replayed_items(items: list[pytest.Item], ids: list[str]) -> list[pytest.Item]:
-    """The collected items in the replay's order (an item listed twice runs twice); every id must be collected."""
+    """The collected items in the replay's order; every id must be collected. A test listed again runs again as
+    its second-pass twin (``harness.second_pass``): pytest cannot run one item twice in a row."""
     by_id = {reproduction_id(item): item for item in items}
     missing = [test for test in dict.fromkeys(ids) if test not in by_id]
     if missing:
@@ -53,7 +55,12 @@ def replayed_items(items: list[pytest.Item], ids: list[str]) -> list[pytest.Item
             f"{REPLAY_OPTION}: {len(missing)} listed test(s) were not collected, e.g. {missing[0]!r}: run the "
             "replay's command as the report gives it (same backend, device, dtype and module files)"
         )
-    return [by_id[test] for test in ids]
+    seen: set[str] = set()
+    chosen = []
+    for test in ids:
+        chosen.append(again(by_id[test]) if test in seen else by_id[test])
+        seen.add(test)
+    return chosen
 
 
 def replay_command(replay_file: Path, ids: Sequence[str], backend_options: Sequence[str], matrix: Sequence[str]) -> str:

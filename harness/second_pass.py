@@ -39,7 +39,7 @@ def _repeatable(item: pytest.Item) -> bool:
     )
 
 
-def _again(item: pytest.Function) -> pytest.Function:
+def again(item: pytest.Function) -> pytest.Function:
     """A second item running ``item``'s test with its parameters: ``test_x@again[params]``."""
     callspec = getattr(item, "callspec", None)
     originalname = f"{item.originalname}{AGAIN}"
@@ -62,4 +62,4 @@ def _again(item: pytest.Function) -> pytest.Function:
 
 def with_second_pass(items: list[pytest.Item]) -> list[pytest.Item]:
     """``items``, then a second run of each repeatable one, in reverse order."""
-    return items + [_again(item) for item in reversed(items) if _repeatable(item)]
+    return items + [again(item) for item in reversed(items) if _repeatable(item)]

@@ -66,7 +66,10 @@ def pytest_cmdline_main(config: pytest.Config) -> Iterator[None]:
     if workers:
         config.option.numprocesses = workers
         config.stash[_WORKERS_CHOSEN] = workers
-    config.stash[IMPLICIT_DIST] = getattr(config.option, "dist", "no") == "no"  # xdist will pick ``load``
+    # xdist will pick ``load`` (and turn -n into --tx specs): the user chose no distribution of their own
+    config.stash[IMPLICIT_DIST] = getattr(config.option, "dist", "no") == "no" and not getattr(
+        config.option, "tx", None
+    )
     return (yield)
 
 

@@ -48,8 +48,11 @@ def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
     ids=["ignores_per_tensor_level", "l2_claims_l1"],
 )
 def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
-    run = _check(tmp_path, *spec.split())
+    run = _check(tmp_path, *spec.split(), "--reproduce=1")
     assert run.returncode == 1, f"exit {run.returncode}\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
+    printed = [line for line in run.stdout.splitlines() if line.strip().startswith("python -m pytest")]
+    assert printed and all("--device=cpu" in line for line in printed), printed[:3]
+    assert all("--dtype=float32" in line for line in printed if "-float32" in line.split()[3]), printed[:3]
     failures = (tmp_path / "failures.md").read_text()
     for check in failing_checks:
         assert check in failures, f"{check} did not fail:\n{failures[:3000]}"

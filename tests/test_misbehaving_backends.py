@@ -174,7 +174,7 @@ def test_a_run_that_did_not_finish_is_never_green(pytester, tmp_path, step_body,
     assert run.returncode != 0, f"a run that stopped in its first test exited 0\n{run.stdout}\n{run.stderr}"
     assert json.loads((report / "run.json").read_text())["state"] == state
     scoreboard = report / "scoreboard.md"
-    assert not scoreboard.exists() or "Incomplete: cut short" in scoreboard.read_text(), scoreboard.read_text()
+    assert not scoreboard.exists() or "**Incomplete: " in scoreboard.read_text(), scoreboard.read_text()
     said = run.stdout + run.stderr
     assert "did not finish" in said or "cut short after 0 of" in said, said
 

@@ -12,7 +12,7 @@ from prunebench import reference_impl
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
 
-name = "broken-stateful_id_cache"
+name = "broken-stateful_id_cache"  # no record: Python reuses ids by chance, so no suite run catches it every time
 
 _MASKS: dict[int, torch.Tensor] = {}
 """BUG: keyed by id(module), which Python reuses for a new object once the old one is freed."""
