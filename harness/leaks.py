@@ -165,18 +165,18 @@ def suspects(backend: str, other: bool = True) -> list[Origin]:
     return list(dict.fromkeys(alive))
 
 
-def lingering(children: bool = True) -> list[str]:
-    """Non-daemon threads (and, where tests ran in this process, child processes) running after the last
-    test: what would keep the process from exiting. An xdist controller's children are its workers."""
+def lingering(since: Running, children: bool = True) -> list[str]:
+    """Non-daemon threads (and, where tests ran in this process, child processes) started since ``since`` that
+    still run after the last test: what would keep the process from exiting. An xdist controller's children
+    are its workers; a session that pytester runs inside a test has its host's threads, older than it."""
     main = threading.main_thread()
-    threads = [t for t in threading.enumerate() if t is not main and not t.daemon and t.is_alive()]
-    found = [
-        f"thread {t.name!r} (started by {_ORIGINS[t.ident][1].describe()})"
-        if t.ident in _ORIGINS
-        else f"thread {t.name!r}"
-        for t in threads
+    threads = [
+        t
+        for t in threading.enumerate()
+        if t is not main and not t.daemon and t.is_alive() and t.ident not in since.threads
     ]
-    return found + ([f"child process {pid}" for pid in sorted(child_processes())] if children else [])
+    found = [f"thread {t.name!r}" + (f" (started by {_origin(t)})" if t.ident in _ORIGINS else "") for t in threads]
+    return found + ([f"child process {pid}" for pid in sorted(child_processes() - since.children)] if children else [])
 
 
 def _origin(thread: threading.Thread) -> str:

@@ -336,7 +336,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state.scoreboard.counts:
         terminalreporter.section("prunebench scoreboard")
         terminalreporter.write_line(state.scoreboard.render())
-    lingering = leaks.lingering(children=os.getpid() in recorder.order)
+    lingering = leaks.lingering(state.running_before, children=os.getpid() in recorder.order)
     if lingering:
         run.notes.append(leaks.lingering_note(lingering))
         terminalreporter.write_line(f"prunebench: {leaks.lingering_note(lingering)}", red=True)

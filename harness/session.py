@@ -29,6 +29,8 @@ class PluginState:
         option = config.option
         import_watched_modules()
         before_import = (TorchGlobalState.capture(), TorchAttributes.capture(), leaks.Running.now())
+        self.running_before = before_import[2]
+        """What ran before the backends were imported: only what starts after may keep the process alive."""
         try:
             self.backends: list[Backend] = _selected_backends(option)
             self.backends = _check_import_left_state(*before_import, self.backends)

@@ -33,6 +33,7 @@ _WATCHDOG = pytest.StashKey[StuckTestWatchdog]()
 _SIGTERM = pytest.StashKey[Any]()
 """The SIGTERM handler in force before this session installed its own (restored at the end)."""
 _EXIT_STATUS = pytest.StashKey[int]()
+_RUNNING_AT_START = pytest.StashKey[leaks.Running]()
 _SESSIONS: list[pytest.Config] = []
 """Configured sessions of this process: several when a test runs pytest in-process (pytester)."""
 _STOPPED: list[str | None] = [None]
@@ -114,6 +115,7 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM ends the session as Ctrl-C does (interrupted, report written) instead of killing it silently."""
     _SESSIONS.append(config)
+    config.stash[_RUNNING_AT_START] = leaks.Running.now()
     if _in_worker(config) or threading.current_thread() is not threading.main_thread():
         return
     config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -158,7 +160,7 @@ def _end_lingering_process(config: pytest.Config) -> None:
     if _SESSIONS or threading.current_thread() is not threading.main_thread():
         return  # a session pytester runs inside a test: the process goes on
     distributed = not _in_worker(config) and bool(getattr(config.option, "numprocesses", None))
-    found = leaks.lingering(children=not distributed)
+    found = leaks.lingering(config.stash.get(_RUNNING_AT_START, leaks.Running.now()), children=not distributed)
     if found:
         status = config.stash.get(_EXIT_STATUS, int(pytest.ExitCode.TESTS_FAILED)) or int(pytest.ExitCode.TESTS_FAILED)
         leaks.end_process_after(leaks.exit_grace(), status, found)

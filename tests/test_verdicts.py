@@ -148,9 +148,8 @@ def test_a_failure_that_depends_on_earlier_tests_says_so_with_a_replay_that_repr
     """90 grid tests pass in the run's order (90 calls); their second pass turns after 150 calls: it fails
     in the second pass only, passes alone, and its replay (the tests before it, then it) fails again."""
     backend = "--backend=tests.broken.stateful_tuned_after_calls"
-    run = prunebench(
-        tmp_path / "report", "run", backend, "--suite=core", "-n=0", "--reproduce=1", "-k", "test_weight_norm"
-    )
+    options = ("--suite=core", "-n=0", "--reproduce=1", "-k", "test_sparsity_grid")
+    run = prunebench(tmp_path / "report", "run", backend, *options)
     assert run.completed.returncode == 1, run.output[-5000:]
     first = run.document()["failures"][0]
     assert first["second_pass"], first
