@@ -1,9 +1,11 @@
 """Whether a run's verdict depends on ``-n``: every backend of ``tests/broken`` through ``prunebench run`` with each
-worker count, on the suite its record names (``tests/test_broken_backends.py``), compared.
+worker count, on the suites its record names (``tests/test_broken_backends.py``), compared.
 
-A verdict is the exit status and the set of tests that failed. Prints one Markdown row per backend (and writes
-them to ``--out``); exits 1 when any backend's verdict differs between worker counts. Slow (four runs per
-backend): a measurement for the report, not a test.
+The backends whose records select the same tests run together, one ``prunebench run`` per selection and worker
+count (each backend in its own lanes, as always). A backend's verdict is whether its lanes finished and which of
+its tests failed (``failed``, ``crashed`` or ``xpassed``). Prints one Markdown row per backend as it goes (and
+writes them to ``--out``); exits 1 when any backend's verdict differs between worker counts. Slow (every
+backend four times): a measurement for a report, not a test.
 
     python scripts/verdicts_by_workers.py --workers=0,1,2,auto --out=verdicts.md
 """
@@ -15,6 +17,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,59 +25,66 @@ sys.path.insert(0, str(ROOT))
 
 from tests.test_broken_backends import BROKEN_BACKENDS, BrokenBackend  # noqa: E402 - after the path
 
+FAILING = ("failed", "crashed", "xpassed")
 
-def selection(record: BrokenBackend) -> list[str]:
+
+def selection(record: BrokenBackend) -> tuple[str, ...]:
     """The record's suite files and options as ``prunebench run`` options (``--maxfail`` dropped: it cuts a
     run short, which would make every verdict "incomplete")."""
-    modules = " or ".join(suite for suite in record.suites)
+    modules = " or ".join(record.suites)
     keywords = [option.removeprefix("-k=") for option in record.extra if option.startswith("-k=")]
     expression = " and ".join([f"({modules})", *(f"({keyword})" for keyword in keywords)])
     others = [option for option in record.extra if not option.startswith(("-k=", "--maxfail"))]
-    return ["-k", expression, *others]
+    return ("-k", expression, *others)
 
 
-def verdict(record: BrokenBackend, workers: str, scratch: Path) -> tuple[int, tuple[str, ...]]:
-    report = scratch / f"{record.module}-{workers}"
-    command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend=tests.broken.{record.module}"]
-    command += ["--suite=core", f"-n={workers}", "--reproduce=0", f"--report={report}", *selection(record)]
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=3600)
+def verdicts(modules: list[str], chosen: tuple[str, ...], workers: str, report: Path) -> dict[str, str]:
+    """Each module's verdict in one run of them all: ``complete, N failed`` (and which, by a short hash)."""
+    backends = ",".join(f"tests.broken.{module}" for module in modules)
+    command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend={backends}", "--suite=core"]
+    command += [f"-n={workers}", "--reproduce=0", f"--report={report}", *chosen]
+    subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=7200)
     try:
-        records = json.loads((report / "conformance.json").read_text())["records"]
+        document = json.loads((report / "conformance.json").read_text())
     except (OSError, ValueError):
-        records = []
-    failed = tuple(sorted(r["cell"]["test"] for r in records if r["outcome"] in ("failed", "crashed", "xpassed")))
-    return completed.returncode, failed
+        document = {"records": [], "incomplete": "no report"}
+    found = {}
+    for module in modules:
+        name = f"broken-{module}"
+        records = [r for r in document["records"] if r["cell"]["backend"] == name]
+        failed = sorted(r["cell"]["test"] for r in records if r["outcome"] in FAILING)
+        state = "complete" if not document.get("incomplete") else "incomplete"
+        digest = zlib.crc32("\n".join(failed).encode()) % 10_000  # which tests, in four digits
+        found[module] = f"{state}, {len(records)} ran, {len(failed)} failed #{digest:04d}"
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="0,1,2,auto")
-    parser.add_argument("--only", help="comma-separated module names (default: every record)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     counts = args.workers.split(",")
-    records = list(
-        {record.module + "".join(record.extra) + "".join(record.suites): record for record in BROKEN_BACKENDS}.values()
-    )
-    if args.only:
-        records = [record for record in records if record.module in args.only.split(",")]
-    lines = [
-        f"| backend | suites | {' | '.join(f'-n {n}' for n in counts)} | same |",
-        "|" + " --- |" * (len(counts) + 3),
-    ]
-    differing = 0
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for record in BROKEN_BACKENDS:
+        modules = groups.setdefault(selection(record), [])
+        if record.module not in modules:
+            modules.append(record.module)
+    header = f"| backend | selection | {' | '.join(f'-n {n}' for n in counts)} | same |"
+    lines, differing, rows = [header, "|" + " --- |" * (len(counts) + 3)], 0, 0
     with tempfile.TemporaryDirectory() as scratch:
-        for record in records:
-            verdicts = [verdict(record, n, Path(scratch)) for n in counts]
-            same = len(set(verdicts)) == 1
-            differing += not same
-            cells = [f"exit {status}, {len(failed)} failed" for status, failed in verdicts]
-            where = " ".join(selection(record)[1:])
-            lines.append(f"| {record.module} | `{where}` | {' | '.join(cells)} | {'yes' if same else '**no**'} |")
-            print(lines[-1], flush=True)
+        for index, (chosen, modules) in enumerate(groups.items()):
+            by_workers = [verdicts(modules, chosen, n, Path(scratch) / f"{index}-{n}") for n in counts]
+            for module in modules:
+                cells = [found[module] for found in by_workers]
+                same = len(set(cells)) == 1
+                differing, rows = differing + (not same), rows + 1
+                where = " ".join(chosen[1:])
+                lines.append(f"| {module} | `{where}` | {' | '.join(cells)} | {'yes' if same else '**no**'} |")
+                print(lines[-1], flush=True)
             if args.out:
                 args.out.write_text("\n".join(lines) + "\n")
-    print(f"{len(records) - differing} of {len(records)} verdicts the same for -n {', '.join(counts)}")
+    print(f"{rows - differing} of {rows} verdicts the same for -n {', '.join(counts)}")
     return 1 if differing else 0
 
 

@@ -23,6 +23,7 @@ from prunebench.harness.global_state import TorchGlobalState
 from prunebench.harness.guards import LeftRunningError, NotAttributableError, TestGuard
 from prunebench.harness.lane_merge import LaneReport
 from prunebench.harness.lane_scheduler import assign_lanes
+from prunebench.harness.report import write_report
 from prunebench.harness.run_status import COMPLETE, CUT_SHORT, RunStatus
 from prunebench.harness.scoreboard import Scoreboard
 from prunebench.harness.torch_attributes import TorchAttributes
@@ -196,3 +197,11 @@ def test_a_lane_ended_after_its_last_test_is_not_green():
     run = _run("passed")
     lane = dataclasses.replace(_lane(0, run), ended="ended by prunebench")
     assert conformance_verdict(run, RunStatus(COMPLETE, 1, 1), [lane]).status == 1
+
+
+def test_a_report_with_a_message_utf8_cannot_encode_is_written(tmp_path):
+    failure = Failure("/x::test_x", "b", 1, "cannot open masks-\udcff.pt")  # as a backend raised it, unescaped
+    run = ConformanceRun({}, [{"name": "b\udcff", "version": "1", "source": "b"}], Scoreboard(), [], [failure])
+    write_report(tmp_path, run)
+    assert "masks-\\udcff.pt" in (tmp_path / "failures.md").read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "conformance.json").read_text())["failures"][0]["message"].endswith("\udcff.pt")

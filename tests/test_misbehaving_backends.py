@@ -153,6 +153,7 @@ def _prunebench_run(pytester: pytest.Pytester, backend: str, report) -> subproce
         "prunebench.harness.cli",
         "run",
         f"--backend={backend}",
+        "--suite=core",
         "-n=0",
         f"--report={report}",
     ]
@@ -194,8 +195,9 @@ def test_pytest_exit_0_inside_a_test_fails_plain_pytest_too(pytester):
         ("torch.set_grad_enabled(False)", "grad_enabled: True -> False"),
         ("torch.set_flush_denormal(True)", "flush_denormal: False -> True"),
         ("import time; time.perf_counter = lambda: 0.0", "clocks: time.perf_counter replaced"),
+        ("import warnings; warnings.simplefilter('error')", "warnings filters: error for Warning added"),
     ],
-    ids=["grad_mode", "flush_denormal", "clock"],
+    ids=["grad_mode", "flush_denormal", "clock", "warnings_error"],
 )
 def test_global_state_changed_at_import_is_a_usage_error(pytester, mutation, symptom):
     header = "import torch\nimport reference_impl\nfrom reference_impl import *  # noqa\nname = 'importing'\n"
