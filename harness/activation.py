@@ -31,6 +31,8 @@ REQUESTING_OPTIONS = (
     "prunebench_check_kwargs",
     "prunebench_only_expected_failures",
     "prunebench_record_memory",
+    "prunebench_second_pass",
+    "prunebench_replay",
 )
 """Options that only make sense for a prunebench run: giving one asks for it."""
 _ACTIVE = pytest.StashKey[bool]()

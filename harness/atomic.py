@@ -23,7 +23,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         os.chmod(
             temporary, 0o666 & ~_umask()
         )  # mkstemp makes 0600; a report is as readable as any file the user writes
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        # backslashreplace: a character UTF-8 cannot encode (a lone surrogate in a backend's message) is written
+        # as its escape rather than losing the whole file
+        with os.fdopen(descriptor, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -54,6 +54,8 @@ class Backend:
     """The one class under ``prunebench check`` (a ``harness.subjects.Subject``), or None for a library."""
     unchecked_classes: tuple[str, ...] = ()
     """Classes deriving from the contract's bases that the backend exports under other names."""
+    notes: tuple[str, ...] = ()
+    """What the header and the report say about how the backend describes itself (a ``version`` that is no str)."""
 
     def provides(self, api_name: str) -> bool:
         return getattr(self.namespace, _checked(api_name), None) is not None
@@ -145,14 +147,53 @@ def _current_path(value: str) -> str:
     return f"prunebench.{value}" if package in LEGACY_PACKAGES else value
 
 
+@dataclass(frozen=True)
+class _Described:
+    """How a backend names or versions itself: its text, or what it set instead of a str."""
+
+    text: str
+    attribute: str | None = None
+    type_name: str | None = None
+    """The type of a value that is not a str (a ``version`` that is a submodule), else None."""
+
+    @property
+    def note(self) -> str | None:
+        return f"its {self.attribute!r} is a {self.type_name}, not a str" if self.type_name else None
+
+
+def _described(namespace: Any, attributes: tuple[str, ...], fallback: str) -> _Described:
+    """The first of ``attributes`` the namespace sets, if a str; else ``fallback``, with the type it found.
+
+    A ``version`` that is a submodule (``from . import version``) would otherwise print as
+    ``<module 'x.version' from '...'>`` in every header and report.
+    """
+    for attribute in attributes:
+        value = getattr(namespace, attribute, None)
+        if value is None or value == "":
+            continue
+        if isinstance(value, str):
+            return _Described(value)
+        return _Described(fallback, attribute, type(value).__name__)
+    return _Described(fallback)
+
+
 def resolve_backend(value: str) -> Backend:
-    """Turn one ``--backend`` value into a ``Backend`` or raise a ``UsageError`` that lists the options."""
+    """Turn one ``--backend`` value into a ``Backend`` or raise a ``UsageError`` that lists the options.
+
+    A ``name`` that is not a str is replaced by ``value``; a ``version`` that is not a str reads
+    ``<TYPE, not a str>``; the header and the report say which.
+    """
     namespace, source = _load_namespace(value.strip())
+    name = _described(namespace, ("name",), value.strip())
+    version = _described(namespace, ("version", "__version__"), "unknown")
+    if version.type_name is not None:
+        version = _Described(f"<{version.type_name}, not a str>", version.attribute, version.type_name)
     backend = Backend(
-        name=str(getattr(namespace, "name", None) or value),
+        name=name.text,
         namespace=namespace,
         source=source,
-        version=str(getattr(namespace, "version", None) or getattr(namespace, "__version__", "unknown")),
+        version=version.text,
+        notes=tuple(note for note in (name.note, version.note) if note),
         xfails_file=Path(namespace.xfails) if getattr(namespace, "xfails", None) else None,
         mask_access=getattr(namespace, "mask_access", None),
         options=(f"--backend={value.strip()}",),

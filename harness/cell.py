@@ -21,10 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from .matrix import KNOWN_DEVICES
-from .names import SELF_TEST_MARKER
+from .names import KNOWN_DEVICES, SELF_TEST_MARKER
 
 CELL_PROPERTY = "prunebench_cell"
+PROCESS_PROPERTY = "prunebench_process"
+"""The id of the process a test ran in (its pid), in the test's ``user_properties`` (``harness.scheduling``)."""
+CELL_KEY = pytest.StashKey["TestCell"]()
+"""Where each collected conformance item keeps its cell (set once by the plugin at collection)."""
+AGAIN = "@again"
+"""Appended to a test function's name for its run in the second pass (``harness.ordering``)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class TestCell:
     seed: int
     reproduction_id: str
     """The file's absolute path, then the test: an id pytest accepts from any directory."""
+    second_pass: bool = False
+    """The test's second run in the same process, after the others (``--prunebench-second-pass``)."""
 
     def to_property(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -115,6 +122,17 @@ def cell_of_item(item: pytest.Item, backend: str) -> TestCell:
     )
 
 
+def backend_in_nodeid(nodeid: str, backends: Iterable[str]) -> str | None:
+    """The backend whose name starts a node id's parameters (the plugin parametrizes it first), or None.
+
+    For the few places that have only an id: xdist's report of a crashed worker, and xdist's scheduler,
+    which sees the workers' collections as ids.
+    """
+    params = nodeid.partition("::")[2].partition("[")[2]
+    names = sorted(backends, key=len, reverse=True)  # 'torch-x' before 'torch'
+    return next((name for name in names if params.startswith((f"{name}-", f"{name}]"))), None)
+
+
 def cell_of_report(report: pytest.TestReport, backends: Iterable[str]) -> TestCell | None:
     """The report's cell: its property, or for a report that lost it (a crashed worker's), from the node id.
 
@@ -125,14 +143,15 @@ def cell_of_report(report: pytest.TestReport, backends: Iterable[str]) -> TestCe
         return TestCell.from_property(str(value))
     if report.when != "???" or "[" not in report.nodeid:  # only xdist's report of a crashed worker lacks it
         return None
-    path, _, rest = report.nodeid.partition("::")
-    params = rest.split("[", 1)[1]
-    names = sorted(backends, key=len, reverse=True)  # 'torch-x' before 'torch'
-    backend = next((name for name in names if params.startswith((f"{name}-", f"{name}]"))), None)
+    backend = backend_in_nodeid(report.nodeid, backends)
     if backend is None:
         return None
+    path, _, rest = report.nodeid.partition("::")
+    function, _, params = rest.partition("[")
+    again = function.endswith(AGAIN)
+    rest = f"{function.removesuffix(AGAIN)}[{params}"
     after_backend = params[len(backend) + 1 :].split("-", 1)[0].rstrip("]")
     device = after_backend if after_backend in KNOWN_DEVICES else None
     test = f"{Path(path).name}::{rest}"
     free, seed_key = _ids(test, backend, device)
-    return TestCell(backend, device, None, suite_of(path), free, seed_of(seed_key), report.nodeid)
+    return TestCell(backend, device, None, suite_of(path), free, seed_of(seed_key), f"{path}::{rest}", again)

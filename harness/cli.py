@@ -19,6 +19,7 @@ from .atomic import write_text_atomic
 from .errors import UsageError
 from .names import DEFAULT_BACKEND
 from .process_tree import RunInterruptedError, run_process_tree
+from .reproduction import DEFAULT_CAP
 from .results import ResultsError, load_results
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
@@ -28,7 +29,13 @@ RESULTS_EXIT = 2
 """Exit status of an unreadable or invalid results file."""
 INCOMPLETE_EXIT = 3
 """Exit status of a run that did not finish (its process died, or it stopped before its last test)."""
+INCONCLUSIVE_EXIT = 6
+"""Exit status of ``compare`` when cases got slower but the load or their own noise forbids a verdict."""
 IMPORT_TIMEOUT_HELP = "seconds a backend's import may take (default: $PRUNEBENCH_IMPORT_TIMEOUT or 60; 0: no limit)"
+REPRODUCE_HELP = (
+    f"rerun at most N failures alone before the report is written, and replay those that pass alone after the "
+    f"tests before them (default: {DEFAULT_CAP}; 0: none)"
+)
 
 
 def _load_all(paths: Sequence[str]) -> list:
@@ -67,7 +74,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for warning in comparison.warnings:
         print(f"prunebench: warning: {warning}", file=sys.stderr)
     print(comparison.render())
-    return 1 if comparison.regressions else 0
+    if comparison.regressions:
+        return 1
+    return INCONCLUSIVE_EXIT if comparison.inconclusive else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -114,8 +123,9 @@ def _pytest(arguments: list[str], report: Path | None = None) -> int:
         raise
 
 
-def _matrix_options(args: argparse.Namespace) -> list[str]:
-    options = [f"--backend={args.backend}"] if getattr(args, "backend", None) is not None else []
+def _matrix_options(args: argparse.Namespace, with_backend: bool = True) -> list[str]:
+    given = with_backend and getattr(args, "backend", None) is not None
+    options = [f"--backend={args.backend}"] if given else []
     options += [f"--device={args.device}"] if args.device else []
     options += [f"--dtype={args.dtype}"] if args.dtype else []
     options += [f"--xfails={path}" for path in args.xfails]
@@ -124,24 +134,21 @@ def _matrix_options(args: argparse.Namespace) -> list[str]:
     return options + list(args.pytest_args)
 
 
-def _run_conformance(args: argparse.Namespace, report: Path, suites: Path = SUITES_DIR) -> int:
-    """The conformance suites (``suites`` = every one, the zoo included; ``SUITES_DIR / "zoo"`` = the zoo alone)."""
-    options = [str(suites), "-p", "no:cacheprovider", f"-n={args.workers}", *_matrix_options(args)]
-    return _finished(_pytest(options + _report_options(report), report), report)
+def _run_conformance(args: argparse.Namespace, report: Path, zoo: bool = True, rest: bool = True) -> int:
+    """The conformance suites, each backend in lanes of its own (``harness.lanes``): the suites but the zoo
+    (``rest``) and the zoo of real architectures (``zoo``)."""
+    from .conformance_run import run_conformance
+    from .lanes import plan_lanes
+
+    names = [name.strip() for name in args.backend.split(",") if name.strip()]
+    lanes = plan_lanes(report, [(name, (f"--backend={name}",)) for name in names], SUITES_DIR, zoo, rest)
+    common = _matrix_options(args, with_backend=False)
+    return run_conformance(lanes, args.workers, common, report, _matrix_only(args), args.reproduce)
 
 
-def _report_options(report: Path) -> list[str]:
-    """Where a conformance run writes its report and its results file."""
-    return [f"--report-dir={report}"]
-
-
-def _finished(status: int, report: Path) -> int:
-    """pytest's status, unless the run did not finish: then never 0, whatever the process returned."""
-    recorded = run_status.read(report)
-    if recorded.complete or status not in (0, 5):
-        return status
-    print(f"prunebench: error: {recorded.describe()}; see {report}", file=sys.stderr)
-    return INCOMPLETE_EXIT
+def _matrix_only(args: argparse.Namespace) -> list[str]:
+    """The device and dtype options as given: what a replay of the run's tests needs to collect them."""
+    return [f"--device={args.device}"] * bool(args.device) + [f"--dtype={args.dtype}"] * bool(args.dtype)
 
 
 def _run_perf(args: argparse.Namespace, report: Path) -> int:
@@ -194,24 +201,25 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     _limit_imports(args)
     sys.path.insert(0, str(Path.cwd()))  # as `python -m pytest` does: MODULE may be a file of the user's project
+    from .conformance_run import run_conformance
+    from .lanes import Lane
+
     backend = check_backend(args.spec, args.kwargs, args.like)  # usage errors now, before pytest starts
     report = _report_directory(args.report) if args.report else None
     _check_matrix(args)
-    options = [str(SUITES_DIR), "-p", "no:cacheprovider", f"-n={args.workers}", *backend.options]
-    options += _matrix_options(args)
-    created = report is not None and _make_report_directory(report)
-    if report is not None:
-        options += _report_options(report)
-    status = _pytest(options, report)
-    if report is not None:
-        status = _finished(status, report)
-        _discard_after_usage_error(report, created, status)
-    if status in (0, 1):
-        return status
+    if report is None:  # the run's exit status and reruns read its report: a kept temporary one
+        report = Path(tempfile.mkdtemp(prefix="prunebench-check-"))
+        print(f"prunebench: report (no --report given): {report}")
+        created = True
+    else:
+        created = _make_report_directory(report)
+    lane = Lane(backend.name, backend.options, (str(SUITES_DIR),), report / "lanes" / "1-check")
+    status = run_conformance([lane], args.workers, _matrix_options(args), report, _matrix_only(args), args.reproduce)
+    _discard_after_usage_error(report, created, status)
     if status == 5:
         print(f"prunebench: error: no check ran for {args.spec}", file=sys.stderr)
         return 1
-    return USAGE_EXIT if status == 4 else 1
+    return status
 
 
 def _limit_imports(args: argparse.Namespace) -> None:
@@ -244,7 +252,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.suite in ("conformance", "all"):
         status = _run_conformance(args, report) or status
     if args.suite == "zoo":
-        status = _run_conformance(args, report, SUITES_DIR / "zoo") or status
+        status = _run_conformance(args, report, rest=False) or status
+    if args.suite == "core":
+        status = _run_conformance(args, report, zoo=False) or status
     if args.suite in ("perf", "all"):
         status = _run_perf(args, report) or status
     _discard_after_usage_error(report, created, status)
@@ -298,11 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
     run.add_argument(
         "--suite",
-        choices=["conformance", "zoo", "perf", "all"],
+        choices=["conformance", "core", "zoo", "perf", "all"],
         default="conformance",
-        help="conformance: every conformance suite, the zoo of real architectures included; zoo: the zoo alone",
+        help="conformance: every conformance suite, the zoo of real architectures included; core: all but the zoo; "
+        "zoo: the zoo alone",
     )
-    run.add_argument("-n", dest="workers", default="auto", help="xdist workers for conformance (default: auto)")
+    run.add_argument(
+        "-n",
+        dest="workers",
+        default="auto",
+        help="lanes (a backend's suites, its zoo) run at once, each in one worker process; 0: one at a time, each in "
+        "its pytest process (default: auto, one per core)",
+    )
     run.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     run.add_argument("--report", default="report", help="directory for scoreboard, results and tables")
     run.add_argument("--perf-sizes", help=f"Linear sides for the perf suite (default: {DEFAULT_SIZES})")
@@ -318,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         "row against the first of them it has",
     )
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    run.add_argument("--reproduce", type=int, default=DEFAULT_CAP, metavar="N", help=REPRODUCE_HELP)
     run.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     run.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     run.set_defaults(handler=cmd_run)
@@ -337,8 +355,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")
     check.add_argument("--xfails", action="append", default=[], help="expected-failures file (repeatable)")
     check.add_argument("--report", help="also write scoreboard, failures and results to this directory")
-    check.add_argument("-n", dest="workers", default="0", help="xdist workers (default: 0, in-process)")
+    check.add_argument(
+        "-n",
+        dest="workers",
+        default="0",
+        help="0: checks in the pytest process (default); N >= 1: in one worker process",
+    )
     check.add_argument("-k", dest="keyword", help="only checks matching this pytest -k expression")
+    check.add_argument("--reproduce", type=int, default=DEFAULT_CAP, metavar="N", help=REPRODUCE_HELP)
     check.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     check.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     check.set_defaults(handler=cmd_check)
@@ -372,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     compare = commands.add_parser(
         "compare",
-        help="exit 1 when NEW regressed against BASE beyond the threshold (2: a results file is invalid)",
+        help="exit 1 when NEW regressed against BASE beyond the threshold (6: slower, but measured on a busy "
+        "machine or too noisy to judge; 2: a results file is invalid)",
     )
     compare.add_argument("base")
     compare.add_argument(

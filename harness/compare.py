@@ -20,13 +20,20 @@ One run cannot tell a regression from a stall: a shared machine can hold one cas
 rounds. Given several new runs of the same code (reruns), a case counts as regressed only when it
 regressed in each run that measured it; the cases slower in some runs only are listed as not
 reproduced. A slowdown in the code shows in every run, so it is still caught.
+
+And some comparisons cannot be judged at all. When either run was measured on a busy machine (its
+recorded load, ``harness.environment``), or a case's own rounds spread wider than the threshold (its
+interquartile range over its median, in either run), a case that got slower beyond the threshold is
+*inconclusive*, not regressed: such timings measure the machine. ``prunebench compare`` then exits with
+its own status (``INCONCLUSIVE_EXIT``), lists those cases and says how to get an answer. Peak memory does
+not depend on the load: a memory regression stays one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
@@ -37,6 +44,12 @@ from .results import Case, Results, ResultsError
 
 MIN_ROUNDS = 3
 MIB = 2**20
+HOW_TO_CONCLUDE = (
+    "for a conclusive answer, measure both runs on an idle machine (each run records its load: a load average "
+    "under 0.5 per core at the start, other processes under 25% of the CPU time); on such a machine "
+    "--relative-to=BACKEND cancels drift that hits every backend and reruns (compare BASE NEW NEW2) single stalls; "
+    "noisy cases also want more rounds (--perf-min-time, --perf-rounds)"
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,10 @@ class Change:
             return None
         return new / base if base > 0 else (1.0 if new == 0 else float("inf"))
 
+    def spread(self) -> float:
+        """The wider of the two runs' own spread: interquartile range over median (rounds that disagree)."""
+        return max(_spread(self.base), _spread(self.new))
+
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold``: time (the median and the fastest round both), and memory beyond
         both the threshold and the noise band."""
@@ -126,6 +143,11 @@ class Change:
         if base is not None and new is not None and new > base * (1 + threshold) and not memory_noise.allows(base, new):
             what.append("memory")
         return what
+
+
+def _spread(case: Case) -> float:
+    median = float(case.stats["median"])
+    return float(case.stats.get("iqr", 0.0)) / median if median > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -154,6 +176,10 @@ class CaseComparison:
         verdicts = [change.regressed(threshold, memory_noise) for change in self.changes]
         return [what for what in verdicts[0] if all(what in verdict for verdict in verdicts[1:])]
 
+    def noisy(self, threshold: float) -> bool:
+        """Its rounds spread wider than ``threshold`` in some run: a ratio beyond it says nothing."""
+        return any(change.spread() > threshold for change in self.changes)
+
     def regressed_somewhere(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold`` in at least one run."""
         found = [what for change in self.changes for what in change.regressed(threshold, memory_noise)]
@@ -170,10 +196,32 @@ class Comparison:
     memory_noise: NoiseBand = MEMORY_NOISE
     relative_to: str | None = None
     runs: int = 1
+    busy: list[str] = field(default_factory=list)
+    """Why the machine was busy in some run (``comparability.busy_warnings``): no time verdict then."""
+
+    def _conclusive(self, case: CaseComparison) -> list[str]:
+        """What a case regressed in that can be judged: memory always, time on a quiet machine and steady rounds."""
+        found = case.regressed(self.threshold, self.memory_noise)
+        judged = not self.busy and not case.noisy(self.threshold)
+        return [what for what in found if what == "memory" or judged]
 
     @property
     def regressions(self) -> list[CaseComparison]:
-        return [change for change in self.changes if change.regressed(self.threshold, self.memory_noise)]
+        return [change for change in self.changes if self._conclusive(change)]
+
+    @property
+    def inconclusive(self) -> list[CaseComparison]:
+        """Cases slower beyond the threshold in every run, where the load or their own noise forbids a verdict."""
+        return [
+            change
+            for change in self.changes
+            if change.regressed(self.threshold, self.memory_noise) and not self._conclusive(change)
+        ]
+
+    def _why_inconclusive(self, case: CaseComparison) -> str:
+        if self.busy:
+            return "busy machine"
+        return f"its rounds spread {max(c.spread() for c in case.changes):.0%}"
 
     @property
     def not_reproduced(self) -> list[CaseComparison]:
@@ -186,9 +234,11 @@ class Comparison:
         ]
 
     def _verdict(self, case: CaseComparison) -> str:
-        confirmed = case.regressed(self.threshold, self.memory_noise)
+        confirmed = self._conclusive(case)
         if confirmed:
             return ", ".join(confirmed)
+        if case.regressed(self.threshold, self.memory_noise):
+            return f"inconclusive: time ({self._why_inconclusive(case)})"
         somewhere = case.regressed_somewhere(self.threshold, self.memory_noise)
         if somewhere:
             slowed = sum(bool(change.regressed(self.threshold, self.memory_noise)) for change in case.changes)
@@ -240,12 +290,27 @@ class Comparison:
                 f"{len(self.not_reproduced)} case(s) beyond {limit} in some new runs but not all: not reproduced, "
                 "not counted"
             )
+        if self.inconclusive:
+            lines += self._inconclusive_lines(limit, where)
         lines.append(
             f"{count} regression(s) beyond {limit} {where}in {len(self.changes)} compared case(s) ({band})"
             if count
             else f"no regression beyond {limit} {where}in {len(self.changes)} compared case(s) ({band})"
         )
         return "\n".join(lines)
+
+    def _inconclusive_lines(self, limit: str, where: str) -> list[str]:
+        cases = self.inconclusive
+        why = (
+            f"the machine was busy ({'; '.join(self.busy)})"
+            if self.busy
+            else f"their own rounds spread more than {limit}"
+        )
+        listed = ", ".join(" ".join(map(_flat, case.key)) for case in cases)
+        return [
+            f"INCONCLUSIVE: {len(cases)} case(s) slower beyond {limit} {where}cannot be judged, as {why}: {listed}",
+            HOW_TO_CONCLUDE,
+        ]
 
 
 def _flat(text: str) -> str:
@@ -351,4 +416,5 @@ def compare_results(
         warnings=comparability_warnings(base, news),
         relative_to=relative_to,
         runs=len(news),
+        busy=busy_warnings([base, *news]),
     )

@@ -3,8 +3,9 @@
 Every pytest in an environment with prunebench installed loads this module, so it imports nothing heavy
 (no torch) and changes nothing by itself: the plugin proper (``harness.plugin``: backends, matrix,
 time limits, scoreboard, report) is imported and registered only when ``harness.activation`` says the
-run uses prunebench. The process-control hooks of ``harness.watchdog`` are loaded always (they must run
-from the command line's parsing on) and act only in such runs too.
+run uses prunebench. The process-control hooks of ``harness.watchdog`` and the ordering hooks of
+``harness.scheduling`` are loaded always (their options and hooks must exist from the command line's
+parsing on) and act only in such runs too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .activation import is_active
 from .errors import NotApplicableError, UnsupportedError
 from .names import BACKEND_ENV, DEFAULT_BACKEND, DTYPE_NAMES, SELF_TEST_MARKER
 
-pytest_plugins = ["prunebench.harness.watchdog"]
+pytest_plugins = ["prunebench.harness.watchdog", "prunebench.harness.scheduling"]
 PLUGIN = "prunebench.harness.plugin"
 
 

@@ -10,12 +10,34 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]|<>])")
 """Characters that change structure inside one line of Markdown: code, links, table cells, HTML.
 (Emphasis markers are left alone: at worst they italicise, and escaping them would clutter every name.)"""
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """What spreadsheet programs read as the start of a formula in a CSV cell."""
+
+
+def encodable(text: str) -> str:
+    """``text`` with every character UTF-8 cannot encode (a lone surrogate, e.g. from an undecodable file
+    name) written as its backslash escape: files, JSON documents and xdist's channel all need UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def encodable_data(value: Any) -> Any:
+    """``value`` (nested dicts, lists, tuples of plain data) with every string made ``encodable``."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {encodable_data(key): encodable_data(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(encodable_data(item) for item in value)
+    return value
 
 
 def markdown_inline(text: object) -> str:

@@ -7,6 +7,9 @@ restores it, and fails the test that changed it with a message naming each setti
 
 The RNG is judged by ``torch.initial_seed()``: drawing random numbers is a backend's right, but
 reseeding the global generator (``torch.manual_seed``) changes the seed every later draw derives from.
+Warnings filters count where they change outcomes: an ``error`` filter turns every matching warning into
+an exception in whatever runs next (libraries add ``ignore`` filters at import as a matter of course; those
+change what is shown, not what passes).
 Beyond torch: the working directory, the environment and the clocks the harness times with (a
 backend that replaces ``time.perf_counter`` could report any speedup it likes). The plugin also
 takes one snapshot before any backend is imported and compares it after the imports.
@@ -16,7 +19,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, fields
+import warnings
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 
@@ -40,6 +45,20 @@ def _environment() -> tuple[tuple[str, str], ...]:
 def _clocks() -> tuple[str, ...]:
     """The clock functions that are not the ones the harness bound at import."""
     return tuple(sorted(name for name, clock in CLOCKS.items() if getattr(time, name) is not clock))
+
+
+def _warning_errors() -> tuple[str, ...]:
+    """Each ``error`` warnings filter, described: what turns warnings into exceptions."""
+    return tuple(
+        f"error for {category.__name__}" + (f" matching {message.pattern!r}" if message is not None else "")
+        for action, message, category, _, _ in warnings.filters
+        if action == "error"
+    )
+
+
+def _set_warnings_filters(filters: tuple[Any, ...]) -> None:
+    warnings.filters[:] = list(filters)
+    warnings._filters_mutated()  # type: ignore[attr-defined]  # what warnings.simplefilter itself calls
 
 
 def _set_environment(items: tuple[tuple[str, str], ...]) -> None:
@@ -72,6 +91,9 @@ class TorchGlobalState:
     working_directory: str
     environment: tuple[tuple[str, str], ...]
     replaced_clocks: tuple[str, ...]
+    warning_errors: tuple[str, ...]
+    warnings_filters: tuple[Any, ...] = field(default=(), compare=False, repr=False)
+    """Every filter, to put back when ``warning_errors`` changed (compared through ``warning_errors`` only)."""
 
     @classmethod
     def capture(cls) -> TorchGlobalState:
@@ -90,6 +112,8 @@ class TorchGlobalState:
             working_directory=os.getcwd(),
             environment=_environment(),
             replaced_clocks=_clocks(),
+            warning_errors=_warning_errors(),
+            warnings_filters=tuple(warnings.filters),
         )
 
     def changes_since(self, before: TorchGlobalState) -> list[str]:
@@ -97,13 +121,17 @@ class TorchGlobalState:
         changes = []
         for item in fields(self):
             old, new = getattr(before, item.name), getattr(self, item.name)
-            if old == new:
+            if old == new or not item.compare:
                 continue
             if item.name == "environment":
                 changed = sorted({k for k, _ in set(old) ^ set(new)})
                 changes.append(f"environment: variables {changed} set, changed or removed")
             elif item.name == "replaced_clocks":
                 changes.append(f"clocks: time.{', time.'.join(new or old)} replaced (the harness times with them)")
+            elif item.name == "warning_errors":
+                added, removed = sorted(set(new) - set(old)), sorted(set(old) - set(new))
+                what = [f"{filter_} added" for filter_ in added] + [f"{filter_} removed" for filter_ in removed]
+                changes.append(f"warnings filters: {'; '.join(what)} (an error filter turns warnings into exceptions)")
             else:
                 changes.append(f"{item.name}: {old} -> {new}")
         return changes
@@ -133,6 +161,8 @@ class TorchGlobalState:
         for name, setter in setters.items():
             if getattr(now, name) != getattr(self, name):
                 setter(getattr(self, name))
+        if now.warning_errors != self.warning_errors:
+            _set_warnings_filters(self.warnings_filters)
 
 
 class GlobalStateMutationError(AssertionError):

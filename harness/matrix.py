@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 
 from .errors import UsageError
-from .names import DEFAULT_DTYPES, DTYPE_NAMES
+from .names import DEFAULT_DTYPES, DTYPE_NAMES, KNOWN_DEVICES
 
-KNOWN_DEVICES: tuple[str, ...] = ("cpu", "cuda")
 DTYPES: dict[str, torch.dtype] = {name: getattr(torch, name) for name in DTYPE_NAMES}
 
 

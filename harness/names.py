@@ -14,3 +14,5 @@ DTYPE_NAMES: tuple[str, ...] = ("float32", "float16", "bfloat16")
 DEFAULT_DTYPES: tuple[str, ...] = ("float32",)
 SELF_TEST_MARKER = "prunebench_self_test"
 """Marks the harness's own tests (tests/conftest.py adds it): their scoreboard rows say "self-test"."""
+KNOWN_DEVICES: tuple[str, ...] = ("cpu", "cuda")
+"""The devices ``--device`` takes."""

@@ -10,21 +10,25 @@ strict xfails. Each collected test gets its cell (``harness.cell``) once, and ev
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
 
-from . import run_status
+from . import leaks, run_status
 from .backend import Backend, unchecked_warning
-from .cell import CELL_PROPERTY, TestCell, cell_of_item
+from .cell import CELL_KEY, CELL_PROPERTY, cell_of_item
 from .collection import applies_to_check, keep_only_expected_failures, missing_names, subject_params
 from .conformance_results import write_conformance
 from .errors import NotApplicableError, UnsupportedError
-from .global_state import TorchGlobalState
-from .guards import default_timeout, global_state_changes, global_state_error, harness_fault, memory_probe
+from .escaping import encodable_data
+from .failure import rerun_command
+from .guards import TestGuard, default_timeout, harness_fault, memory_probe
+from .lane_scheduler import RECORDER_PLUGIN
 from .mask_access import using_mask_access
 from .matrix import DTYPES
 from .outcome import OUTCOME_ATTRIBUTE, REASON_ATTRIBUTE
@@ -33,9 +37,10 @@ from .report import write_report
 from .session import PluginState
 
 _STATE = pytest.StashKey[PluginState]()
-_CELL = pytest.StashKey[TestCell]()
+_CELL = CELL_KEY
 _UNSUPPORTED = pytest.StashKey[str]()
-_RECORDER = "prunebench-recorder"
+_GUARD_NOTES = pytest.StashKey[list[str]]()
+_RECORDER = RECORDER_PLUGIN
 _HARNESS_OUTCOMES: dict[type[BaseException], str] = {
     UnsupportedError: "unsupported",
     NotApplicableError: "not_applicable",
@@ -67,6 +72,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         warning = unchecked_warning(backend)
         if warning:
             lines.append(f"prunebench warning: {warning}")
+        lines += [f"prunebench note: backend {backend.name}: {note}" for note in backend.notes]
     return lines
 
 
@@ -139,19 +145,26 @@ def _prunebench_mask_access(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Iterator[None]:
-    """Record peak memory and catch changes to torch's process-wide state (restored for later tests)."""
+    """Record peak memory and catch what the test leaves behind (``harness.guards.TestGuard``)."""
     cell = pyfuncitem.stash.get(_CELL, None)
     probe = memory_probe(cell.device, pyfuncitem.config.option.prunebench_record_memory) if cell else None
-    before = TorchGlobalState.capture() if cell is not None else None
+    guard = TestGuard(cell) if cell is not None else None
+    raised: BaseException | None = None
     try:
         with probe or contextlib.nullcontext():
             result = yield
+    except (Exception, pytest.fail.Exception) as error:  # not KeyboardInterrupt or pytest.exit: they end the run
+        raised = error
     finally:
         if probe is not None and probe.peak_bytes is not None:
             pyfuncitem.user_properties.append((MEMORY_PROPERTY, probe.peak_bytes))
-        changes = global_state_changes(before) if before is not None else []
-    if changes:
-        raise global_state_error(changes)
+    verdict = guard.finish(raised) if guard is not None else None
+    if guard is not None and guard.notes:
+        pyfuncitem.stash[_GUARD_NOTES] = guard.notes
+    if verdict is not None:
+        raise verdict from raised
+    if raised is not None:
+        raise raised
     return result
 
 
@@ -188,8 +201,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     _as_harness_outcome(item, report, call)
     cell = item.stash.get(_CELL, None)
     if report.failed and cell is not None:
-        report.sections.append(("prunebench", f"seed {cell.seed} (derived from the test id; rerun the id)"))
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        options = backend.options if isinstance(backend, Backend) else ()
+        extra = item.config.pluginmanager.get_plugin(_RECORDER).extra_options
+        command = rerun_command(cell.reproduction_id, options, cell.device, cell.dtype, extra)
+        report.sections.append(
+            ("prunebench", f"seed {cell.seed} (derived from the test id); rerun it alone:\n{command}")
+        )
+    for note in item.stash.get(_GUARD_NOTES, []) if call.when == "call" else []:
+        report.sections.append(("prunebench", f"also found after this test (and undone): {note}"))
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(config: pytest.Config, report: Any) -> Iterator[Any]:
+    """Every string of a report xdist sends made UTF-8 encodable: a lone surrogate in a backend's message would
+    crash the worker's channel (execnet's DumpError) and lose the failure."""
+    data = yield
+    return encodable_data(data) if data is not None else data
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -209,7 +238,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.finished = state.expected = 0
         return
     recorder = config.pluginmanager.get_plugin(_RECORDER)
-    state.finished, state.expected = len(recorder.finished), session.testscollected
+    # a replay runs a test twice: count tests, not runs (under xdist the controller has ids, not items)
+    expected = len({item.nodeid for item in session.items}) if session.items else session.testscollected
+    state.finished, state.expected = len(recorder.finished), expected
     if state.finished < state.expected and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.INTERRUPTED
 
@@ -224,12 +255,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
     if hasattr(config, "workerinput"):
         return
+    stale = [f"{entry.prefix} ({entry.source})" for entry in state.stale_xfails()]
+    incomplete = f"cut short after {state.finished} of {state.expected} tests" if cut_short else None
+    recorder = config.pluginmanager.get_plugin(_RECORDER)
+    run = recorder.run(stale, incomplete)
     if state.scoreboard.counts:
         terminalreporter.section("prunebench scoreboard")
         terminalreporter.write_line(state.scoreboard.render())
-    stale = [f"{entry.prefix} ({entry.source})" for entry in state.stale_xfails()]
-    incomplete = f"cut short after {state.finished} of {state.expected} tests" if cut_short else None
-    run = config.pluginmanager.get_plugin(_RECORDER).run(stale, incomplete)
+    lingering = leaks.lingering(state.running_before, children=os.getpid() in recorder.order)
+    if lingering:
+        run.notes.append(leaks.lingering_note(lingering))
+        terminalreporter.write_line(f"prunebench: {leaks.lingering_note(lingering)}", red=True)
     directory = config.option.prunebench_report_dir
     if directory:
         for written in write_report(directory, run):
@@ -239,4 +275,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         write_conformance(run, results_path)
         terminalreporter.write_line(f"prunebench: conformance results written to {results_path}")
     if directory and state.expected is not None:
-        run_status.finish(directory, state.finished, state.expected)
+        run_status.finish(directory, state.finished, state.expected, lingering)

@@ -7,7 +7,9 @@ message, and a command to paste. Every string a backend controls is escaped (``h
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -19,13 +21,19 @@ from .outcome import OUTCOMES
 from .scoreboard import Scoreboard
 
 RESULTS_FILE = "conformance.json"
+MESSAGES_DIR = "messages"
+"""Where the whole text of each capped failure message goes, once."""
+ORDER_DIR = "order"
+"""Where each process that had a failure lists the tests it ran, in order (what replays draw on)."""
 
 
-def provenance_lines(backends: list[dict[str, str]], environment: dict[str, object]) -> list[str]:
+def provenance_lines(backends: list[dict[str, Any]], environment: dict[str, object]) -> list[str]:
     """Who was tested where: each backend's version and source, torch, Python, CPU and GPU."""
     lines = [
         f"- backend {markdown_code(b['name'])} {markdown_inline(b['version'])} (from {markdown_code(b['source'])}"
-        + ("; masks read through its own `mask_access`)" if b.get("own_mask_access") else ")")
+        + ("; masks read through its own `mask_access`" if b.get("own_mask_access") else "")
+        + "".join(f"; {markdown_inline(note)}" for note in b.get("notes", []))
+        + ")"
         for b in backends
     ]
     keys = ("torch", "python", "cpu_model", "cpu_count", "gpu_name", "git_revision")
@@ -47,23 +55,53 @@ def scoreboard_markdown(
     return "\n".join(lines)
 
 
+def _failure_lines(failure: Failure) -> list[str]:
+    when = (
+        ", in the second pass (it passed in the run's order: the backend keeps state between tests)"
+        if failure.second_pass
+        else ""
+    )
+    lines = [
+        f"## {markdown_code(failure.test)}",
+        "",
+        f"backend {markdown_code(failure.backend)}, seed {failure.seed} (from the test id){when}",
+        "",
+        markdown_fence(failure.message),
+        "",
+    ]
+    if failure.message_file:
+        lines += [f"The whole message: {markdown_code(failure.message_file)}", ""]
+    lines += ["Rerun it alone:", "", markdown_fence(failure.command(), "bash"), ""]
+    if failure.reproduction:
+        lines += [f"**Reproduction:** {markdown_inline(failure.reproduction)}", ""]
+    if failure.replay_command:
+        lines += [markdown_fence(failure.replay_command, "bash"), ""]
+    return lines
+
+
 def failures_markdown(failures: list[Failure]) -> str:
     if not failures:
         return "# Failures\n\nNone.\n"
-    lines = ["# Failures", ""]
-    for failure in failures:
-        lines += [
-            f"## {markdown_code(failure.test)}",
-            "",
-            f"backend {markdown_code(failure.backend)}, seed {failure.seed} "
-            "(from the test id: the command reproduces it)",
-            "",
-            markdown_fence(failure.message),
-            "",
-            markdown_fence(failure.command(), "bash"),
-            "",
-        ]
-    return "\n".join(lines)
+    return "\n".join(["# Failures", "", *(line for failure in failures for line in _failure_lines(failure))])
+
+
+def _with_side_files(target: Path, run: ConformanceRun) -> ConformanceRun:
+    """Each capped message's whole text once in ``messages/``, and each failing process's order in ``order/``."""
+    failures = list(run.failures)
+    for index, text in run.full_messages.items():
+        relative = f"{MESSAGES_DIR}/failure-{index + 1}.txt"
+        write_text_atomic(target / relative, text)
+        failures[index] = dataclasses.replace(failures[index], message_file=relative)
+    processes = {failure.process for failure in failures if failure.process in run.order}
+    for process in processes:
+        write_text_atomic(target / ORDER_DIR / f"{process}.txt", "".join(f"{test}\n" for test in run.order[process]))
+    failures = [
+        dataclasses.replace(failure, order_file=f"{ORDER_DIR}/{failure.process}.txt")
+        if failure.process in processes
+        else failure
+        for failure in failures
+    ]
+    return dataclasses.replace(run, failures=failures, full_messages={}, order={})
 
 
 def stale_markdown(stale: list[str]) -> list[str]:
@@ -76,7 +114,9 @@ def stale_markdown(stale: list[str]) -> list[str]:
 def write_report(directory: str | Path, run: ConformanceRun) -> list[Path]:
     """The run's JSON document, scoreboard and failures; an incomplete run says so at the top of each."""
     target = Path(directory)
+    run = _with_side_files(target, run)
     notice = f"**Incomplete: {run.incomplete}. These counts are not a passing run.**\n\n" if run.incomplete else ""
+    notice += "".join(f"**Note:** {markdown_inline(note)}\n\n" for note in run.notes)
     scoreboard = scoreboard_markdown(run.scoreboard, run.backends, run.environment)
     stale = "\n".join(stale_markdown(run.stale_expected_failures))
     return [

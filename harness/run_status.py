@@ -12,7 +12,8 @@ when a run starts, so a dead run cannot leave an old, green report looking curre
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .atomic import write_text_atomic
@@ -21,6 +22,8 @@ STATUS_FILE = "run.json"
 REPORT_FILES: tuple[str, ...] = ("conformance.json", "scoreboard.md", "failures.md", "scoreboard.json")
 """What a conformance run writes into its report directory (removed when the next run starts; the last is
 what runs before the one-JSON-per-run report wrote, so an old report cannot look current either)."""
+REPORT_DIRS: tuple[str, ...] = ("messages", "order", "replay", "lanes")
+"""Folders of a report (whole messages, process orders, replays, ``prunebench run``'s lanes), removed likewise."""
 RUNNING, CUT_SHORT, INTERRUPTED, COMPLETE = "running", "cut short", "interrupted", "complete"
 
 
@@ -31,6 +34,9 @@ class RunStatus:
     expected: int | None = None
     reason: str | None = None
     """What stopped an interrupted run (``SIGTERM``, ``SIGINT``)."""
+    lingering: list[str] = field(default_factory=list)
+    """Threads and child processes still running after the last test (``harness.lingering``): they would have
+    kept the process from exiting, and it was ended."""
 
     @property
     def complete(self) -> bool:
@@ -47,19 +53,26 @@ class RunStatus:
         return f"the run finished all {self.expected} tests"
 
 
+def write(directory: str | Path, status: RunStatus) -> RunStatus:
+    """Write ``status`` as the directory's marker (atomically)."""
+    write_text_atomic(Path(directory) / STATUS_FILE, json.dumps(asdict(status)) + "\n")
+    return status
+
+
 def begin(directory: str | Path) -> None:
     """Mark the run as started, after removing the previous run's report files."""
     target = Path(directory)
     for name in REPORT_FILES:
         (target / name).unlink(missing_ok=True)
-    write_text_atomic(target / STATUS_FILE, json.dumps(asdict(RunStatus(RUNNING))) + "\n")
+    for name in REPORT_DIRS:
+        shutil.rmtree(target / name, ignore_errors=True)
+    write(target, RunStatus(RUNNING))
 
 
-def finish(directory: str | Path, finished: int, expected: int) -> RunStatus:
+def finish(directory: str | Path, finished: int, expected: int, lingering: list[str] | None = None) -> RunStatus:
     """Write the final state, last of every report file."""
-    status = RunStatus(COMPLETE if finished >= expected else CUT_SHORT, finished, expected)
-    write_text_atomic(Path(directory) / STATUS_FILE, json.dumps(asdict(status)) + "\n")
-    return status
+    state = COMPLETE if finished >= expected else CUT_SHORT
+    return write(directory, RunStatus(state, finished, expected, lingering=lingering or []))
 
 
 def interrupt(directory: str | Path, reason: str) -> RunStatus:
@@ -70,9 +83,7 @@ def interrupt(directory: str | Path, reason: str) -> RunStatus:
     current = read(directory)
     if current.complete:
         return current
-    status = RunStatus(INTERRUPTED, current.finished, current.expected, reason)
-    write_text_atomic(Path(directory) / STATUS_FILE, json.dumps(asdict(status)) + "\n")
-    return status
+    return write(directory, RunStatus(INTERRUPTED, current.finished, current.expected, reason, current.lingering))
 
 
 def read(directory: str | Path) -> RunStatus:
@@ -80,7 +91,11 @@ def read(directory: str | Path) -> RunStatus:
     try:
         document = json.loads((Path(directory) / STATUS_FILE).read_text(encoding="utf-8"))
         return RunStatus(
-            str(document["state"]), document.get("finished"), document.get("expected"), document.get("reason")
+            str(document["state"]),
+            document.get("finished"),
+            document.get("expected"),
+            document.get("reason"),
+            list(document.get("lingering") or []),
         )
     except (OSError, ValueError, KeyError, TypeError):
         return RunStatus(RUNNING)

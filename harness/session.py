@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import leaks
 from .backend import Backend, check_backend, resolve_backends
 from .cell import TestCell
 from .errors import UsageError
@@ -15,6 +17,7 @@ from .global_state import TorchGlobalState
 from .matrix import parse_devices, parse_dtypes
 from .names import BACKEND_ENV, DEFAULT_BACKEND
 from .scoreboard import Scoreboard
+from .torch_attributes import TorchAttributes, import_watched_modules
 from .xfails import ExpectedFailure, inherited_failure, load_xfails, match_xfail
 
 
@@ -23,10 +26,13 @@ class PluginState:
 
     def __init__(self, config: pytest.Config) -> None:
         option = config.option
-        before_import = TorchGlobalState.capture()
+        import_watched_modules()
+        before_import = (TorchGlobalState.capture(), TorchAttributes.capture(), leaks.Running.now())
+        self.running_before = before_import[2]
+        """What ran before the backends were imported: only what starts after may keep the process alive."""
         try:
             self.backends: list[Backend] = _selected_backends(option)
-            _check_import_left_state(before_import, self.backends)
+            self.backends = _check_import_left_state(*before_import, self.backends)
             self.devices = parse_devices(option.prunebench_device)
             self.dtypes = parse_dtypes(option.prunebench_dtype, self.devices if self.check_subject else None)
             self.user_xfails = [e for path in option.prunebench_xfails for e in load_xfails(Path(path))]
@@ -78,13 +84,30 @@ class PluginState:
         ]
 
 
-def _check_import_left_state(before: TorchGlobalState, backends: list[Backend]) -> None:
-    """Importing a backend must not change process-wide state: every later test would run under it."""
+def _check_import_left_state(
+    before: TorchGlobalState, attributes: TorchAttributes, running: leaks.Running, backends: list[Backend]
+) -> list[Backend]:
+    """Importing a backend must not change process-wide state: every later test would run under it.
+
+    Patching torch's classes or functions is the backend's own business while it is alone in the process
+    (its tests run with its patch, and the report says so); beside another backend it would change that
+    backend's tests too (torch's declared bugs would pass), so it is refused. Threads its import started
+    are remembered as its (``harness.leaks``).
+    """
+    names = ", ".join(backend.name for backend in backends)
+    leaks.remember_threads(running, leaks.Origin(names, None))
     changes = TorchGlobalState.capture().changes_since(before)
-    if changes:
+    patched = TorchAttributes.capture().changes_since(attributes)
+    if changes or (patched and len(backends) > 1):
         before.restore()
-        names = ", ".join(backend.name for backend in backends)
-        raise UsageError(f"importing backend(s) {names} changed process-wide state: {'; '.join(changes)}")
+        attributes.restore()
+        problems = changes + [f"torch patched: {line}" for line in patched]
+        alone = " (run each backend alone, or with prunebench run, which gives each its own process)" if patched else ""
+        raise UsageError(f"importing backend(s) {names} changed process-wide state: {'; '.join(problems)}{alone}")
+    if patched:
+        note = f"its import patched torch ({'; '.join(patched)}): its tests ran with the patch"
+        return [dataclasses.replace(backends[0], notes=(*backends[0].notes, note))]
+    return backends
 
 
 def _selected_backends(option: Any) -> list[Backend]:

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
-from . import import_limit, run_status
+from . import import_limit, leaks, run_status
 from .activation import is_active
 from .errors import UsageError
+from .lane_scheduler import IMPLICIT_DIST
 from .stuck_test import StuckTestWatchdog
 
 WORKERS_ENV = "PRUNEBENCH_WORKERS"
@@ -32,6 +33,10 @@ _WORKERS_CHOSEN = pytest.StashKey[int]()
 _WATCHDOG = pytest.StashKey[StuckTestWatchdog]()
 _SIGTERM = pytest.StashKey[Any]()
 """The SIGTERM handler in force before this session installed its own (restored at the end)."""
+_EXIT_STATUS = pytest.StashKey[int]()
+_RUNNING_AT_START = pytest.StashKey[leaks.Running]()
+_SESSIONS: list[pytest.Config] = []
+"""Configured sessions of this process: several when a test runs pytest in-process (pytester)."""
 _STOPPED: list[str | None] = [None]
 """The signal that stopped this process's current session (``pytest_keyboard_interrupt`` gets no config)."""
 
@@ -63,6 +68,10 @@ def pytest_cmdline_main(config: pytest.Config) -> Iterator[None]:
     if workers:
         config.option.numprocesses = workers
         config.stash[_WORKERS_CHOSEN] = workers
+    # xdist will pick ``load`` (and turn -n into --tx specs): the user chose no distribution of their own
+    config.stash[IMPLICIT_DIST] = getattr(config.option, "dist", "no") == "no" and not getattr(
+        config.option, "tx", None
+    )
     return (yield)
 
 
@@ -106,6 +115,8 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM ends the session as Ctrl-C does (interrupted, report written) instead of killing it silently."""
+    _SESSIONS.append(config)  # every session, so that one pytester runs inside a test is told apart
+    config.stash[_RUNNING_AT_START] = leaks.Running.now()
     if _in_worker(config) or threading.current_thread() is not threading.main_thread() or not is_active(config):
         return
     config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -120,9 +131,15 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
         _STOPPED[0] = "SIGTERM" if str(excinfo.value).startswith("SIGTERM") else "SIGINT"
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(session.exitstatus)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """After the plugin wrote its report: mark it interrupted, and put back what this session changed."""
+    """After the plugin wrote its report: mark it interrupted, put back what this session changed, and make
+    sure threads or processes the backend left running cannot keep the process from exiting."""
+    _end_lingering_process(config)
     watchdog = config.stash.get(_WATCHDOG, None)
     if watchdog is not None:
         watchdog.stop()
@@ -134,6 +151,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     directory = getattr(config.option, "prunebench_report_dir", None)
     if reason is not None and directory and not _in_worker(config):
         run_status.interrupt(directory, reason)
+
+
+def _end_lingering_process(config: pytest.Config) -> None:
+    """Non-daemon threads or child processes still running: the process is ended after a grace period
+    (never with status 0: the backend left it unable to exit). An xdist controller's children are its workers."""
+    if config in _SESSIONS:
+        _SESSIONS.remove(config)
+    if _SESSIONS or threading.current_thread() is not threading.main_thread():
+        return  # a session pytester runs inside a test: the process goes on
+    distributed = not _in_worker(config) and bool(getattr(config.option, "numprocesses", None))
+    found = leaks.lingering(config.stash.get(_RUNNING_AT_START, leaks.Running.now()), children=not distributed)
+    if found:
+        status = config.stash.get(_EXIT_STATUS, int(pytest.ExitCode.TESTS_FAILED)) or int(pytest.ExitCode.TESTS_FAILED)
+        leaks.end_process_after(leaks.exit_grace(), status, found)
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

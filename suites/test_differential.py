@@ -6,7 +6,8 @@ rows with one large entry and the L1, L2 and largest-entry rankings of rows disa
 by ``assert_masks_equal_up_to_ties``: in every selection unit as many zeros as the reference's mask,
 and no zeroed score above a kept one, with the scores computed here, exactly, from the contract's
 definition of each rule (ties at the precision of the weight's dtype). Run against the reference
-itself, these checks are not applicable (the reference is their oracle) and say so.
+itself (the ``prunebench.reference_impl`` module, or one of its classes, by identity: never by a backend's
+name), these checks are not applicable (the reference is their oracle) and say so.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ LSTM_GATES = 4
 
 @pytest.fixture(autouse=True)
 def _not_against_the_oracle(backend: Backend) -> None:
-    if backend.name == "reference" or backend.namespace is reference_impl:
+    """The oracle is this project's reference module itself, by identity: a backend that only calls itself
+    ``reference`` (a fork of it, say) is checked like any other, class by class (``_backend_and_reference_masks``)."""
+    if backend.namespace is reference_impl:
         raise NotApplicableError(NOT_APPLICABLE)
 
 

@@ -84,6 +84,7 @@ BROKEN_BACKENDS: list[BrokenBackend] = [
     BrokenBackend("wn_ignores_zeros_per_block", ("test_weight_norm.py",), "zeros, expected"),
     BrokenBackend("wn_ignores_norm", ("test_weight_norm.py",), "norm=l1: kept"),
     BrokenBackend("wn_masks_accumulate", ("test_weight_norm.py",), "drifted from"),
+    BrokenBackend("stateful_tuned_after_calls", ("test_weight_norm.py",), "zeroed 5 of 14 blocks, expected round("),
     BrokenBackend("wn_floor_block_count", ("test_differential.py",), "differs from the expected mask"),
     BrokenBackend("wn_masks_frozen", DIFFERENTIAL, "the weights redrawn in place", ("-k=test_trajectory",)),
     BrokenBackend(

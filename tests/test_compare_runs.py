@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from prunebench.harness.cli import INCONCLUSIVE_EXIT
 from prunebench.harness.compare import compare_results
 from prunebench.harness.errors import UsageError
 from prunebench.harness.results import Case, Results, load_results, write_results
@@ -21,6 +22,14 @@ from prunebench.harness.timing import MAX_ROUNDS, rounds_for
 from .conftest import environment_outside_xdist
 
 ROOT = Path(__file__).parent.parent
+QUIET_LOAD = {
+    "cpu_count": 2,
+    "load_average_start": [0.1, 0.1, 0.1],
+    "load_average_end": [0.9, 0.3, 0.2],
+    "others_cpu_share": 0.02,
+    "wall_s": 10.0,
+}
+BUSY_LOAD = {**QUIET_LOAD, "load_average_start": [4.0, 4.0, 4.0], "others_cpu_share": 0.6}
 
 
 def _timed(case_id: str, median: float, fastest: float, backend: str = "reference", memory: int = 1000) -> Case:
@@ -133,7 +142,11 @@ def _perf_run(backend: str, report: Path, *extra: str) -> Results:
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = load_results(report / "perf.json")
     assert len(results.cases) == 1, [case.key() for case in results.cases]
-    return replace(results, cases=[replace(case, backend="reference") for case in results.cases])
+    # this machine is busy with the other tests of the test command: the run is stated as measured on a quiet one
+    # (what this test proves is the timing chain; the load rule has its own tests below)
+    environment = {**results.environment, "load": QUIET_LOAD}
+    cases = [replace(case, backend="reference") for case in results.cases]
+    return replace(results, cases=cases, environment=environment)
 
 
 def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
@@ -192,3 +205,45 @@ def test_a_stalled_yardstick_in_the_base_does_not_make_a_regression():
     comparison = compare_results(base, new, 0.3, relative_to="torch")
     (case,) = comparison.changes
     assert case.time_ratio > 2 and not comparison.regressions
+
+
+def _measured(run: Results, load: dict) -> Results:
+    return replace(run, environment={"load": load, "host": "vm"})
+
+
+def test_a_slowdown_on_a_busy_machine_is_inconclusive_not_a_regression(tmp_path):
+    base = _measured(_one(_timed("a", 0.010, 0.009), _timed("b", 0.010, 0.009)), BUSY_LOAD)
+    new = _measured(_one(_timed("a", 0.030, 0.027), _timed("b", 0.010, 0.009)), QUIET_LOAD)
+    comparison = compare_results(base, new, 0.3)
+    assert not comparison.regressions
+    assert [case.key[0] for case in comparison.inconclusive] == ["a"]
+    rendered = comparison.render()
+    assert "INCONCLUSIVE: 1 case(s)" in rendered and "the machine was busy" in rendered, rendered
+    assert "inconclusive: time (busy machine)" in rendered and "idle machine" in rendered, rendered
+    paths = [str(write_results(run, tmp_path / f"{name}.json")) for name, run in (("base", base), ("new", new))]
+    command = [sys.executable, "-m", "prunebench.harness.cli", "compare", "--threshold=30%", *paths]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert completed.returncode == INCONCLUSIVE_EXIT, completed.stdout + completed.stderr
+
+
+def test_a_slowdown_on_a_quiet_machine_is_a_regression():
+    base = _measured(_one(_timed("a", 0.010, 0.009)), QUIET_LOAD)
+    comparison = compare_results(base, _measured(_one(_timed("a", 0.020, 0.018)), QUIET_LOAD), 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["a"] and not comparison.inconclusive
+
+
+def test_a_case_noisier_than_the_threshold_is_inconclusive():
+    def noisy(median: float, fastest: float) -> Case:
+        stats = {"min": fastest, "median": median, "iqr": 0.5 * median, "mean": median, "rounds": 5}
+        return Case("a", "reference", "cpu", "step", {"size": 1024}, stats, 1000)
+
+    comparison = compare_results(_one(noisy(0.010, 0.009)), _one(noisy(0.020, 0.018)), 0.3)
+    assert not comparison.regressions
+    assert "inconclusive: time (its rounds spread 50%)" in comparison.render()
+
+
+def test_memory_growth_on_a_busy_machine_is_still_a_regression():
+    base = _measured(_one(_case("a", 0.01, memory=8 << 20)), BUSY_LOAD)
+    new = _measured(_one(_case("a", 0.01, memory=32 << 20)), BUSY_LOAD)
+    (case,) = compare_results(base, new, 0.3).regressions
+    assert case.regressed(0.3) == ["memory"]

@@ -153,6 +153,7 @@ def _prunebench_run(pytester: pytest.Pytester, backend: str, report) -> subproce
         "prunebench.harness.cli",
         "run",
         f"--backend={backend}",
+        "--suite=core",
         "-n=0",
         f"--report={report}",
     ]
@@ -174,7 +175,7 @@ def test_a_run_that_did_not_finish_is_never_green(pytester, tmp_path, step_body,
     assert run.returncode != 0, f"a run that stopped in its first test exited 0\n{run.stdout}\n{run.stderr}"
     assert json.loads((report / "run.json").read_text())["state"] == state
     scoreboard = report / "scoreboard.md"
-    assert not scoreboard.exists() or "Incomplete: cut short" in scoreboard.read_text(), scoreboard.read_text()
+    assert not scoreboard.exists() or "**Incomplete: " in scoreboard.read_text(), scoreboard.read_text()
     said = run.stdout + run.stderr
     assert "did not finish" in said or "cut short after 0 of" in said, said
 
@@ -194,8 +195,9 @@ def test_pytest_exit_0_inside_a_test_fails_plain_pytest_too(pytester):
         ("torch.set_grad_enabled(False)", "grad_enabled: True -> False"),
         ("torch.set_flush_denormal(True)", "flush_denormal: False -> True"),
         ("import time; time.perf_counter = lambda: 0.0", "clocks: time.perf_counter replaced"),
+        ("import warnings; warnings.simplefilter('error')", "warnings filters: error for Warning added"),
     ],
-    ids=["grad_mode", "flush_denormal", "clock"],
+    ids=["grad_mode", "flush_denormal", "clock", "warnings_error"],
 )
 def test_global_state_changed_at_import_is_a_usage_error(pytester, mutation, symptom):
     header = "import torch\nimport reference_impl\nfrom reference_impl import *  # noqa\nname = 'importing'\n"

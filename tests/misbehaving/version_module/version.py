@@ -1,0 +1,3 @@
+"""The package's version, as a module."""
+
+VERSION = "1.2.3"
