@@ -81,7 +81,9 @@ def _less_than_magnitude(summary: ModelSummary, method: str, magnitude: str, tar
         f"{_fmt(summary, ours.one_shot)} against {_fmt(summary, theirs.one_shot)}{_difference(summary, ours, theirs)}; "
         f"dense {_fmt(summary, summary.dense)}"
     )
-    holds = _judge(summary, ours, theirs) == BETTER
+    judged = _judge(summary, ours, theirs)
+    evidence += f"; {method} against {magnitude}: {judged}"
+    holds = judged == BETTER
     if much:
         dense = summary.dense.mean
         increase, magnitude_increase = abs(ours.one_shot.mean - dense), abs(theirs.one_shot.mean - dense)
@@ -95,8 +97,10 @@ def _two_of_four_loses_more(summary: ModelSummary, method: str) -> Claim:
     half, nm = _row(summary, method, HALF), _row(summary, method, TWO_OF_FOUR)
     if half is None or nm is None:
         return Claim(claim, NOT_MEASURED, f"no one-shot result for {method} at {HALF if half is None else TWO_OF_FOUR}")
-    holds = _judge(summary, nm, half) == WORSE
+    judged = _judge(summary, nm, half)
     evidence = f"2:4 {_fmt(summary, nm.one_shot)}, 50% {_fmt(summary, half.one_shot)}{_difference(summary, nm, half)}"
+    evidence += f"; 2:4 against 50%: {judged}"
+    holds = judged == WORSE
     return Claim(claim, REPRODUCED if holds else NOT_REPRODUCED, evidence)
 
 

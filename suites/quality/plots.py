@@ -85,8 +85,12 @@ def _panel(axes, summary: ModelSummary, structure: str, axis_name: str, axis: Ax
     axes.set_ylabel(f"{metric.name}{' (%)' if metric.unit == '%' else ''}")
     title = f"{summary.model}: {structure}, {stage}" + (" (stars: 2:4)" if structure == UNSTRUCTURED else "")
     axes.set_title(title, fontsize=9)
-    if not metric.higher_is_better:
+    if not metric.higher_is_better:  # perplexity: ratios matter, and the floor's can be orders above dense
+        from matplotlib.ticker import ScalarFormatter
+
         axes.set_yscale("log")
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_formatter(ScalarFormatter())
     axes.grid(True, alpha=0.3)
 
 

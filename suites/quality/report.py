@@ -161,9 +161,11 @@ def comparisons_section(summaries: dict[str, ModelSummary]) -> str:
         comparisons = [c for c in compare_to(summary, YARDSTICK) if c.method.backend != FLOOR_BACKEND]
         equal = [c for c in comparisons if c.equal_cost]
         called = [c for c in equal if c.verdict in (BETTER, WORSE)]
+        reference_worse = sum(c.verdict == BETTER for c in called)
         lines.append(
             f"- **{markdown_inline(summary.model)}**: {len(comparisons)} comparisons, {len(equal)} at equal cost, "
-            f"{len(called)} beyond the spread" + ("." if not called else ":")
+            f"{len(called)} beyond the spread, in {reference_worse} of which the reference is the worse"
+            + ("." if not called else ":")
         )
         lines += [f"  - {markdown_inline(describe(summary, c))}" for c in called]
         unequal = sorted({c.method.method for c in comparisons if not c.equal_cost})
@@ -230,7 +232,10 @@ def methods_section(plan: Plan) -> str:
         rules.setdefault(method.rule.name, []).append(method)
     lines = []
     for name, methods in rules.items():
-        calls = "; ".join(f"{markdown_inline(m.backend)} ({markdown_code(m.call)})" for m in methods)
+        by_call: dict[str, list[str]] = {}
+        for method in methods:
+            by_call.setdefault(method.call, []).append(markdown_inline(method.backend))
+        calls = "; ".join(f"{', '.join(backends)} ({markdown_code(call)})" for call, backends in by_call.items())
         lines.append(f"- **{markdown_inline(name)}**: {markdown_inline(methods[0].rule.description)}. By: {calls}")
     skipped: dict[tuple[str, str], list[str]] = {}
     for item in plan.not_run:
