@@ -42,6 +42,13 @@ CHECK_MODEL = dataclasses.replace(
 """The reduced check's model: the published MLP, trained 150 steps (about a second) and fine-tuned 20."""
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread per test, as ``prunebench quality`` runs: two threads crawl on a loaded 2-core machine."""
+    with command.torch_threads(1):
+        yield
+
+
 def _magnitude_and_floor(backend_names: list[str]) -> tuple[methods.PruningMethod, ...]:
     found = [m for name in backend_names for m in methods.methods_of(resolve_backend(name))[0]]
     chosen = [m for m in found if m.rule is methods.MAGNITUDE]
@@ -59,7 +66,8 @@ def checked(tmp_path_factory) -> summary.ModelSummary:
         targets=protocol.targets(CHECK_LEVELS, n_m=False, structured_levels=()),
         cache_dir=tmp_path_factory.mktemp("quality-cache"),
     )
-    grid = protocol.run_plan(plan, progress=lambda line: None)
+    with command.torch_threads(1):  # module-scoped: set up before the autouse fixture of the first test
+        grid = protocol.run_plan(plan, progress=lambda line: None)
     return summary.summarize(grid, {"mlp": ACCURACY})["mlp"]
 
 
@@ -209,21 +217,32 @@ def test_fine_tuning_keeps_pruned_weights_at_zero():
         assert not torch.equal(after, weight), f"{fqn}: fine-tuning changed nothing"
 
 
+SHORT = dataclasses.replace(CHECK_MODEL, training=dataclasses.replace(CHECK_MODEL.training, steps=10))
+
+
+def _same_weights(a: nn.Module, b: nn.Module) -> bool:
+    pairs = zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    return all(torch.equal(x, y) for x, y in pairs)
+
+
 @needs_sklearn
-def test_cache_reuses_a_checkpoint_only_for_the_same_key(tmp_path):
-    task = CHECK_MODEL.make_task()
-    first = cache.trained_model(CHECK_MODEL, task, 0, tmp_path)
-    again = cache.trained_model(CHECK_MODEL, task, 0, tmp_path)
-    assert not first.from_cache and again.from_cache and first.path == again.path
-    for (name, a), (_, b) in zip(first.model.state_dict().items(), again.model.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
-    longer = dataclasses.replace(CHECK_MODEL, training=dataclasses.replace(CHECK_MODEL.training, steps=151))
+def test_training_is_deterministic_and_cached_by_its_key(tmp_path):
+    task = SHORT.make_task()
+    first = cache.trained_model(SHORT, task, 0, tmp_path / "a")
+    elsewhere = cache.trained_model(SHORT, task, 0, tmp_path / "b")
+    again = cache.trained_model(SHORT, task, 0, tmp_path / "a")
+    assert not first.from_cache and not elsewhere.from_cache and again.from_cache and first.path == again.path
+    assert _same_weights(first.model, elsewhere.model), "two trainings from one seed differ"
+    assert _same_weights(first.model, again.model), "the cached checkpoint is not the trained model"
+    assert not _same_weights(first.model, cache.trained_model(SHORT, task, 1, tmp_path / "a").model)
+    longer = dataclasses.replace(SHORT, training=dataclasses.replace(SHORT.training, steps=11))
     assert cache.checkpoint_key(longer, task, 0).digest() != first.key.digest()
-    assert cache.checkpoint_key(CHECK_MODEL, task, 1).digest() != first.key.digest()
+    other_data = dataclasses.replace(first.key, data_sha256="0" * 64)
+    assert other_data.digest() != first.key.digest()
     first.path.write_bytes(b"not a checkpoint")
     with pytest.warns(UserWarning, match="could not be loaded"):
-        retrained = cache.trained_model(CHECK_MODEL, task, 0, tmp_path)
-    assert not retrained.from_cache
+        retrained = cache.trained_model(SHORT, task, 0, tmp_path / "a")
+    assert not retrained.from_cache and _same_weights(retrained.model, elsewhere.model)
 
 
 def test_default_cache_dir_is_outside_the_repository(monkeypatch):

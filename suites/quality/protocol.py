@@ -81,8 +81,8 @@ class DenseRun:
 
 
 @dataclass(frozen=True)
-class Cell:
-    """One method at one target on one seed's model."""
+class Place:
+    """Where a result sits in the grid: one model, one method (its backend and rule), one target."""
 
     model: str
     method: str
@@ -91,6 +91,12 @@ class Cell:
     structure: str
     target: str
     level: float
+
+
+@dataclass(frozen=True)
+class Cell(Place):
+    """One method at one target on one seed's model."""
+
     seed: int
     status: str
     reason: str = ""
@@ -238,7 +244,8 @@ def run_plan(plan: Plan, progress: Progress = _stderr) -> Grid:
             grid.dense.append(dense)
             how = "from the cache" if dense.from_cache else "trained"
             progress(
-                f"quality: {spec.name} seed {seed}: dense {dense.quality:.{decimals}f} ({how}, {dense.seconds:.1f} s)"
+                f"quality: {spec.name} seed {seed}: dense {dense.quality:.{decimals}f}, after the fine-tuning budget "
+                f"{dense.fine_tuned:.{decimals}f} ({how}, {dense.seconds:.1f} s)"
             )
             for method in plan.methods:
                 for target in plan.targets:

@@ -8,10 +8,10 @@ the seeds it ran, and its row says which failed; one that failed on all is a row
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .costs import Compression
-from .protocol import FAILS, NOT_APPLICABLE, OK, Cell, DenseRun, Grid
+from .protocol import FAILS, NOT_APPLICABLE, OK, Cell, DenseRun, Grid, Place
 from .stats import Spread
 from .tasks import Metric
 
@@ -21,16 +21,9 @@ FINE_TUNED = "fine-tuned"
 
 
 @dataclass(frozen=True)
-class Row:
+class Row(Place):
     """One method at one target on one model, over every seed it ran."""
 
-    model: str
-    method: str
-    backend: str
-    rule: str
-    structure: str
-    target: str
-    level: float
     status: str
     reason: str
     one_shot: Spread | None = None
@@ -84,15 +77,15 @@ def _reasons(cells: Sequence[Cell]) -> str:
 
 def _row(cells: Sequence[Cell], dense: dict[int, Compression]) -> Row:
     first = cells[0]
-    key = (first.model, first.method, first.backend, first.rule, first.structure, first.target, first.level)
+    place = {item.name: getattr(first, item.name) for item in fields(Place)}  # every cell of the group shares it
     ran = [c for c in cells if c.status == OK]
     if not ran:
         status = NOT_APPLICABLE if all(c.status == NOT_APPLICABLE for c in cells) else FAILS
         reason = first.reason if len({c.reason for c in cells}) == 1 else _reasons(cells)
-        return Row(*key, status=status, reason=reason)
+        return Row(**place, status=status, reason=reason)
     status = OK if len(ran) == len(cells) else PARTLY_FAILS
     return Row(
-        *key,
+        **place,
         status=status,
         reason=_reasons(cells),
         one_shot=_spread(ran, lambda c: c.one_shot),
