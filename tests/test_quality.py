@@ -20,16 +20,26 @@ import pytest
 import torch
 from prunebench.harness.backend import resolve_backend
 from prunebench.harness.cli import main as prunebench_main
+from prunebench.suites.quality import (
+    anchors,
+    cache,
+    check,
+    command,
+    failures,
+    methods,
+    models,
+    protocol,
+    report,
+    summary,
+)
+from prunebench.suites.quality.stats import BETTER, WITHIN, WORSE, Spread, paired_difference, verdict
+from prunebench.suites.quality.tasks import ACCURACY, PERPLEXITY
 from torch import nn
 
 needs_sklearn = pytest.mark.skipif(
     importlib.util.find_spec("sklearn") is None,
     reason="scikit-learn is not installed (the quality extra: pip install 'prunebench[quality]')",
 )
-
-from prunebench.suites.quality import anchors, cache, check, command, methods, models, protocol, report, summary  # noqa: E402
-from prunebench.suites.quality.stats import BETTER, WITHIN, WORSE, Spread, paired_difference, verdict  # noqa: E402
-from prunebench.suites.quality.tasks import ACCURACY, PERPLEXITY  # noqa: E402
 
 BROKEN = "tests.broken.wn_largest_norm"
 CONTROL = "tests.broken._control"
@@ -81,7 +91,7 @@ def test_check_ranks_the_backend_that_prunes_the_largest_weights_worst(checked):
         assert "(worst)" in problem and "below floor random" in problem, problem
         assert re.search(r"\d+\.\d ± \d+\.\d% against reference magnitude \d+\.\d", problem), problem
     for level in map(str, CHECK_LEVELS):
-        worst, _ = check.ranking(checked, level, check.ONE_SHOT)[0]
+        worst, _ = check.ranking(checked, methods.UNSTRUCTURED, level, check.ONE_SHOT)[0]
         assert worst.backend == "broken-wn_largest_norm", f"worst at {level}: {worst.method}"
 
 
@@ -170,6 +180,14 @@ def test_structured_method_removes_rows_and_random_rows_differ_by_seed():
     assert kept[0].shape == kept[1].shape == (24, 16) and not torch.equal(kept[0], kept[1])
 
 
+def test_failures_are_classified_and_unknown_ones_say_so():
+    conv = "RuntimeError: shape '[1, 1, 144]' is invalid for input of size 9"
+    assert failures.classify("torchao", "magnitude", conv).startswith("library limit: WeightNormSparsifier builds")
+    assert failures.classify("my_pkg", "magnitude", conv) == f"unclassified: {conv}"
+    assert failures.classify("torch", "magnitude", "ValueError: new").startswith("unclassified")
+
+
+@needs_sklearn
 def test_a_failing_method_is_recorded_with_its_message():
     def raises(job: methods.PruningJob) -> nn.Module:
         raise RuntimeError("line one\nline two of a long message")
@@ -294,6 +312,17 @@ def test_anchors_reproduced_not_reproduced_and_not_measured():
     claims = anchors.check_anchors(only_half, {"Wanda"})
     assert [c.outcome for c in claims if "2:4" in c.claim] == [anchors.NOT_MEASURED] * 3
     assert anchors.check_anchors(_lm_summary(rows[:2]), {"Wanda"})[0].outcome == anchors.NOT_MEASURED
+
+
+def test_ranking_keeps_structures_apart():
+    rows = [_row("reference magnitude", "0.5", [7.0]), _row("floor random", "0.5", [9.0], backend="floor")]
+    structured = dataclasses.replace(_row("reference L1 rows", "0.5", [30.0], rule="L1 rows"), structure="structured")
+    lm = _lm_summary([*rows, structured])
+    ranked = [row.method for row, _ in check.ranking(lm, methods.UNSTRUCTURED, "0.5", check.ONE_SHOT)]
+    assert ranked == ["floor random", "reference magnitude"]  # perplexity: the highest is the worst
+    assert [row.method for row, _ in check.ranking(lm, methods.STRUCTURED, "0.5", check.ONE_SHOT)] == [
+        "reference L1 rows"
+    ]
 
 
 def test_report_escapes_what_a_backend_controls():

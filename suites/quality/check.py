@@ -96,17 +96,21 @@ def compare_to(summary: ModelSummary, yardstick: str) -> list[Comparison]:
     return comparisons
 
 
-def ranking(summary: ModelSummary, target: str, stage: str) -> list[tuple[Row, Spread]]:
-    """Every measured method at ``target``, worst first by mean quality at ``stage``."""
+def ranking(summary: ModelSummary, structure: str, target: str, stage: str) -> list[tuple[Row, Spread]]:
+    """Every measured method of ``structure`` at ``target``, worst first by mean quality at ``stage``.
+
+    (``0.5`` is a level of both structures: a structured row never ranks among unstructured ones.)
+    """
     value_of = STAGES[stage]
-    scored = [(row, value_of(row)) for row in summary.rows if row.target == target and measured(row)]
+    here = [row for row in summary.rows if row.structure == structure and row.target == target and measured(row)]
+    scored = [(row, value_of(row)) for row in here]
     scored = [(row, value) for row, value in scored if value is not None]
     sign = 1 if summary.metric.higher_is_better else -1
     return sorted(scored, key=lambda pair: sign * pair[1].mean)
 
 
 def _rank_note(summary: ModelSummary, comparison: Comparison) -> str:
-    ranked = ranking(summary, comparison.target, comparison.stage)
+    ranked = ranking(summary, comparison.method.structure, comparison.target, comparison.stage)
     names = [row.method for row, _ in ranked]
     position = len(names) - names.index(comparison.method.method)
     note = f"ranked {position} of {len(names)}" + (" (worst)" if position == len(names) else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from prunebench.harness.atomic import write_text_atomic
@@ -35,10 +36,11 @@ def check_output(markdown: Path) -> None:
         raise UsageError(f"--out={str(markdown)!r}: {str(existing)!r} is not a writable folder")
 
 
-def _environment(load: MachineLoad) -> dict[str, object]:
+def _environment() -> dict[str, object]:
+    """The machine and the code as the run starts (the git revision that ran, not one edited meanwhile)."""
     from .command import now
 
-    environment = describe_environment(load)
+    environment = describe_environment()
     try:
         environment["transformers"] = importlib.import_module("transformers").__version__
     except ImportError:
@@ -47,29 +49,31 @@ def _environment(load: MachineLoad) -> dict[str, object]:
     return environment
 
 
-def _facts(plan: Plan, grid: Grid, command: str, load: MachineLoad, wall: float) -> RunFacts:
+def _facts(plan: Plan, grid: Grid, command: str, environment: dict[str, object], wall: float) -> RunFacts:
     data = {}
     for model in plan.models:
         task = model.make_task()
         data[task.name] = {"source": task.data_source, "sha256": task.data_sha256}
     return RunFacts(
         command=command,
-        environment=_environment(load),
+        environment=environment,
         data=data,
         training_seconds=sum(d.seconds for d in grid.dense if not d.from_cache),
         loading_seconds=sum(d.seconds for d in grid.dense if d.from_cache),
         grid_seconds=sum(c.seconds for c in grid.cells),
         wall_seconds=wall,
+        cpu_seconds=time.process_time(),
     )
 
 
 def publish(plan: Plan, command: str, markdown: Path, started: float) -> list[Path]:
     """Run ``plan`` and write its report; ``started`` is when the command began (``time.perf_counter``)."""
     check_output(markdown)
+    environment = _environment()
     before = CpuSample.now()
     grid = run_plan(plan)
-    load = MachineLoad.between(before, CpuSample.now())
-    facts = _facts(plan, grid, command, load, time.perf_counter() - started)
+    environment["load"] = asdict(MachineLoad.between(before, CpuSample.now()))
+    facts = _facts(plan, grid, command, environment, time.perf_counter() - started)
     summaries = summarize(grid, {model.name: model.make_task().metric for model in plan.models})
     calibrated = {method.rule.name for method in plan.methods if method.rule.calibrated}
     lm = summaries.get(LANGUAGE_MODEL)

@@ -32,6 +32,8 @@ class RunFacts:
     grid_seconds: float
     """Wall time of pruning, measuring and fine-tuning every cell."""
     wall_seconds: float
+    cpu_seconds: float
+    """CPU time of the run's process (imports included): on a shared machine, the work without the waiting."""
 
 
 def _model_record(model: QualityModel) -> dict[str, Any]:

@@ -213,7 +213,8 @@ def facts_section(facts: RunFacts, plan: Plan, summaries: dict[str, ModelSummary
             if busy
             else ""
         ),
-        f"- Time: {facts.wall_seconds / 60:.1f} min in all; training {facts.training_seconds / 60:.1f} min, "
+        f"- Time: {facts.wall_seconds / 60:.1f} min in all ({facts.cpu_seconds / 60:.1f} min of CPU time); "
+        f"training {facts.training_seconds / 60:.1f} min, "
         f"loading cached checkpoints {facts.loading_seconds:.1f} s, the pruning grid {facts.grid_seconds / 60:.1f} min",
         f"- Seeds: {', '.join(map(str, plan.seeds))}",
     ]

@@ -2,7 +2,8 @@
 
 Compression ratios are taken per seed against that seed's dense model (the same architecture, so
 the same counts), then summarised like the quality. A method that failed on some seeds only keeps
-the seeds it ran, and its row says which failed; one that failed on all is a row with its reason.
+the seeds it ran, and its row says which failed; one that failed on all is a row with its reason, a
+failure's reason classified (``failures``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 from .costs import Compression
+from .failures import classify
 from .protocol import FAILS, NOT_APPLICABLE, OK, Cell, DenseRun, Grid, Place
 from .stats import Spread
 from .tasks import Metric
@@ -68,10 +70,15 @@ def _ratio(cells: Sequence[Cell], dense: dict[int, Compression], count: Callable
     return Spread.of([count(c.compression) / count(dense[c.seed]) for c in cells])
 
 
+def _why(cell: Cell) -> str:
+    """A cell's reason; a failure's with its classification (``failures.classify``)."""
+    return classify(cell.backend, cell.rule, cell.reason) if cell.status == FAILS else cell.reason
+
+
 def _reasons(cells: Sequence[Cell]) -> str:
     by_reason: dict[str, list[int]] = {}
     for cell in cells:
-        by_reason.setdefault(cell.reason, []).append(cell.seed)
+        by_reason.setdefault(_why(cell), []).append(cell.seed)
     return "; ".join(f"{why} (seeds {', '.join(map(str, seeds))})" for why, seeds in by_reason.items() if why)
 
 
@@ -81,7 +88,7 @@ def _row(cells: Sequence[Cell], dense: dict[int, Compression]) -> Row:
     ran = [c for c in cells if c.status == OK]
     if not ran:
         status = NOT_APPLICABLE if all(c.status == NOT_APPLICABLE for c in cells) else FAILS
-        reason = first.reason if len({c.reason for c in cells}) == 1 else _reasons(cells)
+        reason = _why(first) if len({c.reason for c in cells}) == 1 else _reasons(cells)
         return Row(**place, status=status, reason=reason)
     status = OK if len(ran) == len(cells) else PARTLY_FAILS
     return Row(
