@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES
+from prunebench.suites.quality.command import add_arguments as add_quality_arguments
 
 from . import run_status
 from .atomic import write_text_atomic
@@ -195,6 +196,13 @@ def _expand_builtins(args: argparse.Namespace) -> None:
     args.backend = ",".join(expanded)
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    """Which pruner is better: the quality suite's grid (``suites/quality``), its report, JSON and plots."""
+    from prunebench.suites.quality.command import run
+
+    return run(args)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate one class: the generic checks (and with ``--like``, that rule's suites) against it."""
     from .backend import check_backend
@@ -366,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--import-timeout", help=IMPORT_TIMEOUT_HELP)
     check.add_argument("pytest_args", nargs="*", help="after --: any further pytest options, passed as they are")
     check.set_defaults(handler=cmd_check)
+
+    quality = commands.add_parser(
+        "quality", help="which pruner is better: quality at sparsity, one protocol for every backend (see README)"
+    )
+    add_quality_arguments(quality)
+    quality.set_defaults(handler=cmd_quality)
 
     backends = commands.add_parser("backends", help="list installed backends and the names each lacks")
     backends.set_defaults(handler=cmd_backends)
