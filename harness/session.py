@@ -14,6 +14,7 @@ from .errors import UsageError
 from .global_state import TorchGlobalState
 from .matrix import parse_devices, parse_dtypes
 from .scoreboard import Scoreboard
+from .subjects import Subject
 from .xfails import ExpectedFailure, builtin_xfails_file, load_xfails, match_xfail
 
 BACKEND_ENV = "PRUNEBENCH_BACKEND"
@@ -60,7 +61,8 @@ class PluginState:
         if expected is not None:
             return f"{expected.reason} [{expected.source}]"
         subject, check = params.get("subject"), params.get("check")
-        library = subject.inherited_from(getattr(check, "relies_on", ())) if subject is not None else None
+        # a one-shot pruner (a record, not a class) inherits no library's lifecycle methods
+        library = subject.inherited_from(getattr(check, "relies_on", ())) if isinstance(subject, Subject) else None
         if library is None or library == cell.backend:
             return None
         inherited = match_xfail(cell.test, self._library_xfails(library))
