@@ -139,18 +139,29 @@ def run_calibration(model: nn.Module, calibration: Sequence[Batch]) -> None:
                 model(batch)
 
 
-def pruner_of_class(cls: type, name: str | None = None, method: str | None = None) -> OneShotPruner:
-    """A record driving a sparsifier class through its lifecycle: built from the pattern (``sparsity_level``,
-    ``semi_structured_block_size``), ``prepare`` on the targeted Linear weights, the calibration batches'
-    forward passes (whether or not the class declares it needs them: a library's class may declare nothing,
-    and a class that needs none ignores them), ``step``, ``squash_mask``.
+def pattern_arguments(pattern: SparsityPattern) -> dict[str, Any]:
+    """The constructor arguments of Wanda's shape (torchao's and the reference's): ``sparsity_level`` and
+    ``semi_structured_block_size`` (M of an M/2:M pattern; other N:M patterns are unsupported)."""
+    return {"sparsity_level": pattern.sparsity_level, "semi_structured_block_size": pattern.half_of_m()}
+
+
+def pruner_of_class(
+    cls: type,
+    name: str | None = None,
+    method: str | None = None,
+    arguments: Callable[[SparsityPattern], Mapping[str, Any]] = pattern_arguments,
+) -> OneShotPruner:
+    """A record driving a sparsifier class through its lifecycle: built with ``arguments(pattern)``, ``prepare``
+    on the targeted Linear weights, the calibration batches' forward passes (whether or not the class declares
+    it needs them: a library's class may declare nothing, and a class that needs none ignores them), ``step``,
+    ``squash_mask``. ``arguments`` may raise ``UnsupportedError`` for a pattern the class cannot express.
 
     A failing prune leaves the targeted weights as they were (the class may have changed some first).
     """
     tags = OneShotTags.of(getattr(cls, TAGS_ATTRIBUTE, None))
 
     def prune(model: nn.Module, calibration: Sequence[Batch], pattern: SparsityPattern, ignore: Sequence[str]) -> None:
-        sparsifier = cls(sparsity_level=pattern.sparsity_level, semi_structured_block_size=pattern.half_of_m())
+        sparsifier = cls(**arguments(pattern))
         layers = targeted_layers(model, ignore)
         before = {fqn: model.get_submodule(fqn).weight.detach().clone() for fqn in layers}
         sparsifier.prepare(model, [{"tensor_fqn": f"{fqn}.weight"} for fqn in layers])

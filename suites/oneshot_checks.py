@@ -39,6 +39,8 @@ from .checks import must_raise
 from .oneshot_cases import Case, PrunedCase, pruned_case
 
 HALF_DTYPES = (torch.float16, torch.bfloat16)
+RELOAD_ROUNDINGS = 4
+"""How many of the dtype's ``eps`` (relative to the largest output) a reloaded model's outputs may differ by."""
 CALIBRATION_ERRORS = (RuntimeError, ValueError)
 """What pruning without calibration data may raise: a missing input (RuntimeError, as step() before a forward
 pass of torch's calibrated sparsifiers) or a bad argument (ValueError, an empty data set)."""
@@ -284,16 +286,25 @@ def scarce_calibration_stays_finite(case: Case) -> None:
 
 
 def saves_and_loads(case: Case) -> None:
+    """Every saved tensor comes back bit-identical, and the reloaded model computes the pruned model's outputs
+    within ``RELOAD_ROUNDINGS`` of the dtype (a reloaded model recomputes its unsaved buffers: a Llama's rotary
+    frequencies come back in float32 where ``.to(float16)`` had rounded them)."""
     done = pruned_case(case)
     reloaded = _reloaded(done)
-    for name, tensor in tensors(done.pruned).items():
-        other = tensors(reloaded).get(name)
+    saved = reloaded.state_dict()
+    for name, tensor in done.pruned.state_dict().items():
+        other = saved.get(name)
         assert other is not None and torch.equal(tensor, other.to(tensor.device)), (
             f"{name} differs after saving and loading the pruned model ({case.what})"
         )
     held_out = case.model.batches(case.device, case.dtype, "held-out")
     for output, other in zip(forward(done.pruned, held_out), forward(reloaded, held_out), strict=True):
-        assert torch.equal(output, other), f"the reloaded pruned model computes other outputs ({case.what})"
+        tolerance = RELOAD_ROUNDINGS * torch.finfo(output.dtype).eps * float(output.abs().max())
+        worst = float((output - other).abs().max())
+        assert worst <= tolerance, (
+            f"the reloaded pruned model computes other outputs: up to {worst:.3g} apart, beyond {tolerance:.3g} "
+            f"({case.what})"
+        )
 
 
 def _reloaded(done: PrunedCase) -> nn.Module:
