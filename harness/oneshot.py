@@ -99,9 +99,15 @@ class OneShotTags:
     calibration: bool = False
 
     @classmethod
-    def of(cls, tags: Mapping[str, Any] | None) -> OneShotTags:
-        tags = dict(tags or {})
-        return cls(bool(tags.get("updates_weights", False)), bool(tags.get("calibration", False)))
+    def of(cls, tags: Mapping[str, Any] | None, owner: str = "a one-shot pruner") -> OneShotTags:
+        """From a class's ``prunebench_tags``; keys of other checks are left to them, these two must be bools."""
+        if tags is not None and not isinstance(tags, Mapping):
+            raise TypeError(f"{TAGS_ATTRIBUTE} of {owner} must be a dict, got {type(tags).__name__}")
+        flags = {key: (tags or {}).get(key, False) for key in ("updates_weights", "calibration")}
+        wrong = {key: value for key, value in flags.items() if not isinstance(value, bool)}
+        if wrong:
+            raise TypeError(f"{TAGS_ATTRIBUTE} of {owner}: {wrong} must be True or False")
+        return cls(**flags)
 
 
 PruneFunction = Callable[[nn.Module, Sequence[Batch], SparsityPattern, Sequence[str]], None]
@@ -158,7 +164,7 @@ def pruner_of_class(
 
     A failing prune leaves the targeted weights as they were (the class may have changed some first).
     """
-    tags = OneShotTags.of(getattr(cls, TAGS_ATTRIBUTE, None))
+    tags = OneShotTags.of(getattr(cls, TAGS_ATTRIBUTE, None), cls.__name__)
 
     def prune(model: nn.Module, calibration: Sequence[Batch], pattern: SparsityPattern, ignore: Sequence[str]) -> None:
         sparsifier = cls(**arguments(pattern))

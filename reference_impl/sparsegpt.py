@@ -144,10 +144,13 @@ def check_columns_per_block(columns_per_block: object, block_size: int | None) -
 
 
 def check_dampening(dampening: object) -> float:
-    if isinstance(dampening, bool) or not isinstance(dampening, numbers.Real) or not math.isfinite(dampening):
-        raise TypeError(f"dampening must be a finite real number >= 0, got {dampening!r}")
-    if dampening < 0:
-        raise ValueError(f"dampening must be >= 0 (a fraction of the Hessian's mean diagonal), got {dampening}")
+    """A finite real number >= 0: the fraction of the Hessian's mean diagonal added to its diagonal."""
+    if isinstance(dampening, bool) or not isinstance(dampening, numbers.Real):
+        raise TypeError(f"dampening must be a real number >= 0, got {dampening!r}")
+    if not math.isfinite(dampening) or dampening < 0:
+        raise ValueError(
+            f"dampening must be finite and >= 0 (a fraction of the Hessian's mean diagonal), got {dampening}"
+        )
     return float(dampening)
 
 
