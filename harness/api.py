@@ -22,7 +22,11 @@ PRUNER_API: tuple[str, ...] = (
 API_NAMES: tuple[str, ...] = SPARSIFIER_API + PRUNER_API
 """The ``torch.ao.pruning`` contract: every name here is counted in a backend's coverage."""
 
-EXTRA_API: tuple[str, ...] = ("WandaSparsifier",)
+ONESHOT_API: tuple[str, ...] = ("SparseGPTSparsifier", "OneShotMagnitudeSparsifier", "oneshot_pruners")
+"""One-shot pruning (``harness.oneshot``): SparseGPT and one-shot magnitude as sparsifier classes (Wanda is
+``WandaSparsifier``), and ``oneshot_pruners``, records of one-shot methods that are no such class."""
+
+EXTRA_API: tuple[str, ...] = ("WandaSparsifier", *ONESHOT_API)
 """Optional names beyond the ``torch.ao.pruning`` contract: suites that need one say so with
 ``@pytest.mark.requires``; a backend without them is *unsupported* there, never less conformant."""
 

@@ -26,6 +26,7 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "torchao": "prunebench.harness.backends.torchao_sparsity",
     "torch-pruning": "prunebench.harness.backends.torch_pruning_adapter",
     "nn-utils-prune": "prunebench.harness.backends.nn_utils_prune",
+    "llm-compressor": "prunebench.harness.backends.llm_compressor",
 }
 """Built-in backend names and the import path that provides each."""
 

@@ -357,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--like",
         help="the contract class whose selection rule yours follows (WeightNormSparsifier, NearlyDiagonalSparsifier, "
-        "SaliencyPruner, FPGMPruner, LSTMSaliencyPruner, WandaSparsifier): its suites and differential checks run too",
+        "SaliencyPruner, FPGMPruner, LSTMSaliencyPruner, WandaSparsifier, OneShotMagnitudeSparsifier): its suites "
+        "and differential checks run too",
     )
     check.add_argument("--device", help="devices, comma-separated (default: every available)")
     check.add_argument("--dtype", help="dtypes, comma-separated (default: float32)")

@@ -7,12 +7,15 @@ from typing import Any
 import pytest
 
 from .backend import Backend
+from .oneshot import ONESHOT_KIND, oneshot_pruners
 from .subjects import subjects_of_backend
 
 
 def subject_params(kind: str, backends: list[Backend]) -> list[Any]:
     """(backend, subject) pairs for a test of the generic checks: the ``--check`` class, or each rule class
     of the test's kind a backend provides (a backend with none: one pair with no subject, *unsupported*)."""
+    if kind == ONESHOT_KIND:
+        return oneshot_params(backends)
     params = []
     for backend in backends:
         if backend.subject is not None:
@@ -23,6 +26,18 @@ def subject_params(kind: str, backends: list[Backend]) -> list[Any]:
             name = subject.name if backend.subject is not None else f"{backend.name}-{subject.name}"
             params.append(pytest.param(backend, subject, id=name))
         if not subjects and backend.subject is None:
+            params.append(pytest.param(backend, None, id=f"{backend.name}-none"))
+    return params
+
+
+def oneshot_params(backends: list[Backend]) -> list[Any]:
+    """(backend, ``OneShotPruner``) pairs, one per one-shot pruner a backend provides (``harness.oneshot``);
+    a backend with none (and a ``prunebench check`` class): one pair with no pruner, *unsupported*."""
+    params = []
+    for backend in backends:
+        pruners = oneshot_pruners(backend) if backend.subject is None else []
+        params += [pytest.param(backend, pruner, id=f"{backend.name}-{pruner.name}") for pruner in pruners]
+        if not pruners:
             params.append(pytest.param(backend, None, id=f"{backend.name}-none"))
     return params
 

@@ -17,6 +17,7 @@ from .global_state import TorchGlobalState
 from .matrix import parse_devices, parse_dtypes
 from .names import BACKEND_ENV, DEFAULT_BACKEND
 from .scoreboard import Scoreboard
+from .subjects import Subject
 from .torch_attributes import TorchAttributes, import_watched_modules
 from .xfails import ExpectedFailure, inherited_failure, load_xfails, match_xfail
 
@@ -64,7 +65,8 @@ class PluginState:
         if expected is not None:
             return f"{expected.reason} [{expected.source}]"
         subject, check = params.get("subject"), params.get("check")
-        if subject is None or check is None:
+        # a one-shot pruner (a record, not a class) inherits no library's lifecycle methods
+        if not isinstance(subject, Subject) or check is None:
             return None
         return inherited_failure(subject, check.relies_on, cell.test, cell.backend)
 

@@ -28,6 +28,7 @@ RULE_CLASSES: dict[str, str] = {
     "WeightNormSparsifier": SPARSIFIER,
     "NearlyDiagonalSparsifier": SPARSIFIER,
     "WandaSparsifier": SPARSIFIER,
+    "OneShotMagnitudeSparsifier": SPARSIFIER,
     "SaliencyPruner": PRUNER,
     "LSTMSaliencyPruner": PRUNER,
     "FPGMPruner": PRUNER,

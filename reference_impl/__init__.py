@@ -1,14 +1,16 @@
 """prunebench's reference implementation of the ``torch.ao.pruning`` contract, written from scratch.
 
 Importable as a backend on its own (``--backend=reference_impl``): it exports every name of the
-sparsifier and structured-pruner APIs.
+sparsifier and structured-pruner APIs, and the one-shot pruners SparseGPT, Wanda and magnitude.
 """
 
 from __future__ import annotations
 
 from .base_sparsifier import BaseSparsifier
 from .fake_sparsity import FakeSparsity, FakeStructuredSparsity
+from .magnitude_oneshot import OneShotMagnitudeSparsifier
 from .nearly_diagonal_sparsifier import NearlyDiagonalSparsifier
+from .sparsegpt import SparseGPTSparsifier
 from .structured import (
     BaseStructuredSparsifier,
     FPGMPruner,
@@ -30,7 +32,9 @@ __all__ = [
     "FakeStructuredSparsity",
     "LSTMSaliencyPruner",
     "NearlyDiagonalSparsifier",
+    "OneShotMagnitudeSparsifier",
     "SaliencyPruner",
+    "SparseGPTSparsifier",
     "UnsupportedChainError",
     "WandaSparsifier",
     "WeightNormSparsifier",

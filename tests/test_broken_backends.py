@@ -8,10 +8,13 @@ crash elsewhere) does not count as caught. The control runs the reference throug
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import tempfile
 from dataclasses import dataclass
 
 import pytest
+import torch
 
 from . import broken
 from .conftest import SUITES, run_suites
@@ -237,6 +240,109 @@ BROKEN_BACKENDS += [
     ),
 ]
 """The model's life around the masks (generic checks), one broken sparsifier per bullet."""
+
+ONESHOT = ("test_oneshot.py",)
+
+
+def _preload_oneshot_llama() -> None:
+    """Build, run, save and load the one-shot suite's Llama once, now: pytester's in-process runs drop the
+    modules first imported inside them, and a dropped ``transformers.models.*`` submodule (or one that
+    ``save_pretrained`` / ``from_pretrained`` import) breaks ``transformers``' lazy imports in the next run."""
+    if importlib.util.find_spec("transformers") is None:
+        return
+    from prunebench.suites.oneshot_models import ONESHOT_MODELS
+
+    record = ONESHOT_MODELS["llama"]
+    model = record.build("cpu", torch.float32)
+    with torch.no_grad(), tempfile.TemporaryDirectory() as directory:
+        model(record.batches("cpu", torch.float32)[0])
+        model.save_pretrained(directory)
+        type(model).from_pretrained(directory, dtype=torch.float16)(record.batches("cpu", torch.float16)[0])
+
+
+_preload_oneshot_llama()
+
+
+def _oneshot_check(check: str, model: str = "stack") -> tuple[str, ...]:
+    """Only ``check`` of the one-shot suite, on one of its models (the Llama where only a wide layer shows it)."""
+    return (f"-k={check} and {model}",)
+
+
+BROKEN_BACKENDS += [
+    BrokenBackend(
+        "oneshot_level_of_one_row",
+        ONESHOT,
+        "one weight per output row",
+        _oneshot_check("targeted_layers_reach_the_level"),
+    ),
+    BrokenBackend(
+        "oneshot_ignored_layer_pruned",
+        ONESHOT,
+        "'lm_head' is in the ignore list",
+        _oneshot_check("nothing_else_changes", "llama"),
+    ),
+    BrokenBackend(
+        "oneshot_n_of_m_wrong_dimension", ONESHOT, "weights in row", _oneshot_check("n_of_m_holds_along_inputs")
+    ),
+    BrokenBackend("oneshot_nondeterministic", ONESHOT, "and seed differ in", _oneshot_check("prune_is_deterministic")),
+    BrokenBackend("oneshot_revives_pruned", ONESHOT, "revived", _oneshot_check("later_pass_revives_nothing", "llama")),
+    BrokenBackend(
+        "oneshot_keeps_lowest_scores",
+        ONESHOT,
+        "worse than one-shot magnitude",
+        _oneshot_check("calibration_beats_magnitude"),
+    ),
+    BrokenBackend(
+        "oneshot_no_weight_update",
+        ONESHOT,
+        "does not lower the reconstruction error",
+        _oneshot_check("weight_update_pays"),
+    ),
+    BrokenBackend(
+        "oneshot_no_weight_update",
+        ONESHOT,
+        "differ from the definition's",
+        ("-k=test_sparsegpt_one_weight_is_the_obs_step",),
+    ),
+    BrokenBackend(
+        "oneshot_mask_only_rescales", ONESHOT, "declares no weight update", _oneshot_check("weight_update_pays")
+    ),
+    BrokenBackend(
+        "oneshot_prunes_without_calibration",
+        ONESHOT,
+        "raising no error",
+        _oneshot_check("needs_calibration_data"),
+    ),
+    BrokenBackend(
+        "oneshot_undamped_hessian", ONESHOT, "inf/NaN values", _oneshot_check("scarce_calibration_stays_finite")
+    ),
+    BrokenBackend(
+        "oneshot_extra_state",
+        ONESHOT,
+        "does not load into a fresh model",
+        _oneshot_check("saves_and_loads"),
+    ),
+    BrokenBackend(
+        "oneshot_float32_hook",
+        ONESHOT,
+        "does not run in torch.float16",
+        _oneshot_check("runs_in_half_precision"),
+    ),
+    BrokenBackend("sparsegpt_no_lazy_update", ONESHOT, "the definition keeps", ("-k=test_sparsegpt_definition",)),
+    BrokenBackend(
+        "wanda_n_of_m_ignores_activations",
+        ONESHOT,
+        "brute force",
+        ("-k=test_wanda_n_of_m_definition_by_brute_force",),
+    ),
+    BrokenBackend(
+        "wanda_n_of_m_ignores_activations",
+        ONESHOT,
+        "uncorrelated inputs",
+        ("-k=test_n_of_m_mask_is_optimal_for_uncorrelated_inputs",),
+    ),
+]
+"""One-shot pruners (``suites/test_oneshot.py``), one broken pruner per check, each run on that check alone."""
 
 CONTROL_RUNS = sorted({record.run for record in BROKEN_BACKENDS})
 

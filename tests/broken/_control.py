@@ -13,8 +13,6 @@ from prunebench import reference_impl
 
 name = "control"
 
-__all__ = list(KNOWN_NAMES)
-
 BaseSparsifier = reference_impl.BaseSparsifier
 BaseStructuredSparsifier = reference_impl.BaseStructuredSparsifier
 FakeSparsity = reference_impl.FakeSparsity
@@ -33,6 +31,14 @@ class WandaSparsifier(reference_impl.WandaSparsifier):
     """The reference rule, unchanged."""
 
 
+class SparseGPTSparsifier(reference_impl.SparseGPTSparsifier):
+    """The reference rule, unchanged."""
+
+
+class OneShotMagnitudeSparsifier(reference_impl.OneShotMagnitudeSparsifier):
+    """The reference rule, unchanged."""
+
+
 class SaliencyPruner(reference_impl.SaliencyPruner):
     """The reference rule, unchanged."""
 
@@ -43,3 +49,6 @@ class LSTMSaliencyPruner(reference_impl.LSTMSaliencyPruner):
 
 class FPGMPruner(reference_impl.FPGMPruner):
     """The reference rule, unchanged."""
+
+
+__all__ = [api_name for api_name in KNOWN_NAMES if api_name in globals()]
