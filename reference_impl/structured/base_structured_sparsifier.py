@@ -88,17 +88,20 @@ class BaseStructuredSparsifier(BaseSparsifier):
         ``weight_hh_l<k>``, at any depth.
 
         ``example_inputs`` (a tuple of positional inputs) matters only for a model ``torch.fx`` cannot
-        trace: the model is then captured with ``torch.export`` and its layers planned in groups that
-        must lose the same channels (``graph``); ``step()`` masks each group as one and
-        ``unpruned_layers`` names every configured layer that must stay whole, and why.
+        trace: the model is then captured (one recorded forward, or ``torch.export`` where a recording
+        would be ambiguous) before its masks are attached, and its layers planned in groups that must
+        lose the same channels (``graph``); ``step()`` masks each group as one and ``unpruned_layers``
+        names every configured layer that must stay whole, and why.
         """
         if config is None and isinstance(model, nn.Module):
             config = drop_repeated_tensors(model, default_structured_config(model))
         inputs = None if example_inputs is None else check_example_inputs(example_inputs)
+        graphed = inputs is not None and isinstance(model, nn.Module) and not _fx_traceable(model)
+        captured = GraphPruning.capture(model, inputs) if graphed else None  # the model as given, before masks
         super().prepare(model, config)
         self.graph, self.unpruned_layers = None, {}
-        if inputs is not None and not _fx_traceable(model):
-            self.graph = GraphPruning.plan_for(model, inputs, self._prune_bias_of(), channel_hooks=True)
+        if captured is not None:
+            self.graph = GraphPruning.plan(captured, model, inputs, self._prune_bias_of(), channel_hooks=True)
             self.unpruned_layers = dict(self.graph.plan.unpruned)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -240,7 +243,7 @@ class BaseStructuredSparsifier(BaseSparsifier):
                 self.traced = traced
                 return traced
         elif inputs is not None:
-            self.graph.inputs = inputs  # the check on a copy runs on the inputs given last
+            self.graph.inputs = inputs  # the check of the cut runs on the inputs given last
         return self._prune_graph(list(masked))
 
     def _late_graph(self, inputs: tuple | None, fx_error: Exception) -> GraphPruning:

@@ -16,7 +16,7 @@ from torch.nn.utils.parametrize import type_before_parametrizations
 
 from .capture import Captured
 from .spaces import Consumer, GroupedConv
-from .state import FlowState, shape_of
+from .state import FlowState, has_bias, shape_of
 from .tags import ChannelTag, Segment, Tag, Tags, with_zero
 
 
@@ -78,8 +78,7 @@ class LayerRules(FlowState):
         if fqn not in self.masked:
             self.graph.unsafe(space, f"it is written by {fqn!r}, which is not being pruned")
             return space, False
-        module = self.modules[fqn]
-        zero = self.masked[fqn] or getattr(module, "bias", None) is None
+        zero = self.masked[fqn] or not has_bias(self.modules[fqn])
         if not zero:
             self.graph.unsafe(space, f"{fqn!r} has prune_bias=False: its masked rows still output their bias")
         return space, zero
