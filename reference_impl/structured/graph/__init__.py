@@ -24,7 +24,7 @@ from .groups import GraphPlan, PruneGroup, plan_groups
 from .masking import RowScores, attach_channel_hooks, release_channel_hooks, step_plan
 from .verify import EvalMode, failure, masked_outputs
 
-__all__ = ["CaptureError", "GraphPruning", "check_example_inputs", "release_channel_hooks"]
+__all__ = ["CaptureError", "GraphPruning", "check_example_inputs", "release_channel_hooks", "summary"]
 
 Drop = tuple[PruneGroup, torch.Tensor]
 """A group and the indices of the units it loses."""
@@ -118,7 +118,7 @@ class GraphPruning:
         step_plan(self.plan, settings_of, row_scores, update_mask)
 
     def prune(self, model: nn.Module, masked: list[str]) -> dict[str, str]:
-        """Prune ``model`` in place; returns every configured layer left whole and why.
+        """Prune ``model`` in place; returns every masked layer left whole and why (the caller warns).
 
         The cut is made on the baked model and checked there: a cut whose pruned model does not compute
         what the masked one did is undone, and its groups are tried one by one (``_without_failing``).
@@ -131,15 +131,7 @@ class GraphPruning:
             if failure(model, self.inputs, expected) is not None:
                 journal.undo()
                 drops, whole = self._without_failing(model, drops, whole, expected)
-        unpruned = {**self.plan.unpruned, **whole}
-        if unpruned:
-            warnings.warn(
-                f"prune(): {len(unpruned)} of {len(masked)} configured layer(s) left whole, as pruning them "
-                f"would change what the model computes: {_summary(unpruned)}; the sparsifier's unpruned_layers "
-                "gives every reason",
-                stacklevel=3,
-            )
-        return unpruned
+        return {**self.plan.unpruned, **whole}
 
     def _without_failing(
         self, model: nn.Module, drops: list[Drop], whole: dict[str, str], expected: list
@@ -164,7 +156,7 @@ class GraphPruning:
         return kept, whole
 
 
-def _summary(unpruned: Mapping[str, str], shown: int = 3) -> str:
+def summary(unpruned: Mapping[str, str], shown: int = 3) -> str:
     """The first layers left whole, each with the first reason found."""
     items = list(unpruned.items())[:shown]
     text = ", ".join(f"{fqn!r} ({reason.split('; ')[0]})" for fqn, reason in items)

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from ...fake_sparsity import bake_mask
 from ..bias import restore_bias
+from ..masks import layer_type
 from .groups import PruneGroup
 from .spaces import HeadSplit, Space
 
@@ -162,7 +162,7 @@ def apply_cuts(model: nn.Module, cuts: Cuts, journal: Journal) -> None:
     modules = dict(model.named_modules())
     for fqn in set(cuts.rows) | set(cuts.columns):
         module = modules[fqn]
-        if type_before_parametrizations(module) in (nn.Linear, nn.Conv2d):
+        if layer_type(module) in (nn.Linear, nn.Conv2d):
             _shrink_layer(fqn, module, cuts, journal)
     for fqn, channels in cuts.channels.items():
         norm = modules[fqn]

@@ -154,6 +154,12 @@ def _pow(input: Any, exponent: Any) -> Call:
     return Call(aten("pow"), (input, exponent))
 
 
+def _where(condition: Any, input: Any = None, other: Any = None) -> Call:
+    if input is None:
+        raise UnrecordableError("where(condition) gives indices, as many as there are true values")
+    return Call(aten("where"), (condition, input, other))
+
+
 def _rpow(input: Tensor, other: Any) -> Call:
     return Call(aten("pow"), (other, input))
 
@@ -362,7 +368,8 @@ def _build() -> dict[Any, Op]:
     add([torch.log_softmax, Tensor.log_softmax], _softmax_method("log_softmax"))
     for name in ("mean", "sum", "amax"):
         add(_owners(name), _reduce(name))
-    add([torch.pow, Tensor.pow], _pow)
+    add([torch.pow, Tensor.pow, Tensor.__pow__], _pow)
+    add(_owners("where"), _where)
     add([Tensor.__rpow__], _rpow)
     add([Tensor.__rsub__], _rsub)
     add([Tensor.__floordiv__], _same_name("floor_divide"))

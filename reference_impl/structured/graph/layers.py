@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from torch import nn
 from torch.fx import Node
-from torch.nn.utils.parametrize import type_before_parametrizations
 
+from ..masks import layer_type
 from .capture import Captured
 from .spaces import Consumer, GroupedConv
 from .state import FlowState, has_bias, shape_of
@@ -35,7 +35,7 @@ class LayerRules(FlowState):
         """The fqn of the ``kind`` module this node calls, or None (a functional call on some tensor)."""
         fqn = Captured.module_of(node)
         module = self.modules.get(fqn)
-        if module is None or type_before_parametrizations(module) is not kind:
+        if module is None or layer_type(module) is not kind:
             return None
         if self.captured.parameter_of(weight) is None:
             return None

@@ -25,7 +25,7 @@ Module fqns come from forward hooks on the (private) copy being recorded, the in
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -37,7 +37,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree
 from torch.utils.weak import WeakIdKeyDictionary
 
-from .functions import METADATA, OPS, Call, UnrecordableError, data_dependent_shape
+from .functions import METADATA, OPS, Call, Op, UnrecordableError, data_dependent_shape
 
 IN_PLACE_OPERATORS = frozenset(
     {
@@ -100,8 +100,9 @@ class RecordedGraph:
 class Recorder(TorchFunctionMode):
     """Records one forward of ``model`` into ``graph``; see the module docstring."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, ops: Mapping[Any, Op] = OPS) -> None:
         super().__init__()
+        self._ops = ops
         self.graph = RecordedGraph()
         self.parameters: dict[str, str] = {}  # placeholder name -> parameter fqn
         self.buffers: dict[str, str] = {}
@@ -142,7 +143,7 @@ class Recorder(TorchFunctionMode):
             raise AmbiguousError(f"{_name(func)} writes into a parameter in place (the recording runs the real model)")
         tensors = list(_tensors(args, kwargs))
         data = any(t in self._data for t in tensors)
-        op = OPS.get(func)
+        op = self._ops.get(func)
         if not any(t in self.traced for t in tensors) and (op is None or not op.produces):
             return self._unrecorded(func, args, kwargs, data)
         if op is None:
@@ -329,18 +330,21 @@ def _cuda_devices(model: nn.Module, example_inputs: tuple) -> list[int]:
     return sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
 
 
-def record(model: nn.Module, example_inputs: tuple) -> tuple[RecordedGraph, dict[str, str], dict[str, str]]:
+def record(
+    model: nn.Module, example_inputs: tuple, ops: Mapping[Any, Op] = OPS
+) -> tuple[RecordedGraph, dict[str, str], dict[str, str]]:
     """Run ``model`` once on ``example_inputs`` and return its recorded graph with each placeholder's parameter
     and buffer fqn; ``AmbiguousError`` when the recording cannot be trusted (see the module docstring).
 
-    The model must be plain (no parametrization, no forward hooks); it is left as it was: its buffers
+    ``ops`` is the table of known functions (``functions.OPS``). The model must be plain (no
+    parametrization, no forward hooks); it is left as it was: its buffers
     are clones while it runs, the random number generators are restored, the recording's hooks removed.
     """
     reason = not_plain(model)
     if reason is not None:
         raise AmbiguousError(reason)
     with _private_buffers(model):
-        recorder = Recorder(model)
+        recorder = Recorder(model, ops)
         for value in example_inputs:
             if isinstance(value, torch.Tensor):
                 recorder.mark_data(value)
