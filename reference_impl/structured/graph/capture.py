@@ -71,9 +71,10 @@ def capture(model: nn.Module, example_inputs: tuple, clean_copy: Callable[[], nn
     other is recorded, or exported, as ``clean_copy()`` (a copy without masks or hooks of ours).
     ``CaptureError`` when export fails too.
     """
-    subject = model if not_plain(model) is None else clean_copy()
+    modules = list(model.named_modules())
+    subject, modules = (model, modules) if not_plain(modules) is None else (clean_copy(), None)
     try:
-        return Captured(*record(subject, example_inputs), method="recorded")
+        return Captured(*record(subject, example_inputs, modules=modules), method="recorded")
     except AmbiguousError as ambiguity:
         fallback = str(ambiguity)
     except Exception as error:  # the real forward failed: export says why in its own terms, or captures

@@ -67,6 +67,10 @@ def _tensors(args: tuple, kwargs: dict) -> Iterator[torch.Tensor]:
             yield from (v for v in value if isinstance(v, torch.Tensor))
 
 
+def _on_cuda(value: object) -> bool:
+    return isinstance(value, torch.Tensor) and value.device.type == "cuda"
+
+
 def _tensor_result(value: object) -> bool:
     """A tensor, a tuple or list of tensors, or None (what ``__setitem__`` returns): no value read out."""
     if isinstance(value, (tuple, list)):
@@ -100,7 +104,7 @@ class RecordedGraph:
 class Recorder(TorchFunctionMode):
     """Records one forward of ``model`` into ``graph``; see the module docstring."""
 
-    def __init__(self, model: nn.Module, ops: Mapping[Any, Op] = OPS) -> None:
+    def __init__(self, model: nn.Module, modules: Modules, ops: Mapping[Any, Op] = OPS) -> None:
         super().__init__()
         self._ops = ops
         self.graph = RecordedGraph()
@@ -114,7 +118,8 @@ class Recorder(TorchFunctionMode):
         self._constants: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> its constant node
         self._stale: WeakIdKeyDictionary = WeakIdKeyDictionary()  # recorded tensors written through an alias
         self._parameter_storages: set[int] = set()
-        for fqn, module in model.named_modules():
+        self.cuda_devices: set[int] = set()  # of the parameters and buffers
+        for fqn, module in modules:
             prefix = f"{fqn}." if fqn else ""
             for table, kind, tensors in (
                 (self.parameters, "p", module._parameters),
@@ -124,6 +129,8 @@ class Recorder(TorchFunctionMode):
                     if tensor is not None and id(tensor) not in self._names:  # the first name, as export's
                         self._names[id(tensor)] = (prefix + name, table, kind)
                         self._data[tensor] = True
+                        if tensor.device.type == "cuda":
+                            self.cuda_devices.add(tensor.device.index or 0)
                         if kind == "p":
                             self._parameter_storages.add(tensor.untyped_storage().data_ptr())
 
@@ -208,7 +215,9 @@ class Recorder(TorchFunctionMode):
     def _node(self, value: object) -> object:
         """The graph value of a call argument: a node for tensors, lists mapped, anything else as is."""
         if isinstance(value, (list, tuple)):
-            return type(value)(self._node(v) for v in value) if not hasattr(value, "_fields") else value
+            if hasattr(value, "_fields") or not any(isinstance(v, (torch.Tensor, list, tuple)) for v in value):
+                return value  # sizes, strides, paddings: no tensor inside
+            return type(value)(self._node(v) for v in value)
         if not isinstance(value, torch.Tensor):
             return value
         node = self.traced.get(value)
@@ -279,25 +288,29 @@ def _name(func: Any) -> str:
     return getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or repr(func)
 
 
-def not_plain(model: nn.Module) -> str | None:
-    """Why ``model`` cannot be recorded as it is (forward hooks, parametrizations), or None."""
+Modules = list[tuple[str, nn.Module]]
+"""A model's ``named_modules()``, listed once and passed around."""
+
+
+def not_plain(modules: Modules) -> str | None:
+    """Why the model of ``modules`` cannot be recorded as it is (forward hooks, parametrizations), or None."""
     if nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks:
         return "global module forward hooks are registered"
-    for fqn, module in model.named_modules():
+    for fqn, module in modules:
         if module._forward_hooks or module._forward_pre_hooks:
-            return f"module {fqn or type(model).__name__!r} has forward hooks"
+            return f"module {fqn or type(module).__name__!r} has forward hooks"
         if parametrize.is_parametrized(module):
             return f"module {fqn!r} is parametrized"
     return None
 
 
 @contextmanager
-def _private_buffers(model: nn.Module) -> Iterator[None]:
+def _private_buffers(modules: Modules) -> Iterator[None]:
     """Every buffer replaced by a clone while the forward runs (a BatchNorm in train mode updates its
     statistics in place), the originals put back after."""
     saved: list[tuple[dict, str, torch.Tensor]] = []
     clones: dict[int, torch.Tensor] = {}
-    for module in model.modules():
+    for _, module in modules:
         for name, buffer in module._buffers.items():
             if buffer is not None:
                 saved.append((module._buffers, name, buffer))
@@ -310,10 +323,10 @@ def _private_buffers(model: nn.Module) -> Iterator[None]:
 
 
 @contextmanager
-def _module_stack(model: nn.Module, recorder: Recorder) -> Iterator[None]:
+def _module_stack(modules: Modules, recorder: Recorder) -> Iterator[None]:
     """Hooks keeping ``recorder``'s module stack: entered before any other hook of a module, left after all."""
     handles = []
-    for fqn, module in model.named_modules():
+    for fqn, module in modules:
         if fqn:
             enter = functools.partial(recorder.enter, fqn)
             handles.append(module.register_forward_pre_hook(enter, prepend=True))
@@ -325,31 +338,28 @@ def _module_stack(model: nn.Module, recorder: Recorder) -> Iterator[None]:
             handle.remove()
 
 
-def _cuda_devices(model: nn.Module, example_inputs: tuple) -> list[int]:
-    tensors = [*model.parameters(), *model.buffers(), *(x for x in example_inputs if isinstance(x, torch.Tensor))]
-    return sorted({t.device.index or 0 for t in tensors if t.device.type == "cuda"})
-
-
 def record(
-    model: nn.Module, example_inputs: tuple, ops: Mapping[Any, Op] = OPS
+    model: nn.Module, example_inputs: tuple, ops: Mapping[Any, Op] = OPS, modules: Modules | None = None
 ) -> tuple[RecordedGraph, dict[str, str], dict[str, str]]:
     """Run ``model`` once on ``example_inputs`` and return its recorded graph with each placeholder's parameter
     and buffer fqn; ``AmbiguousError`` when the recording cannot be trusted (see the module docstring).
 
-    ``ops`` is the table of known functions (``functions.OPS``). The model must be plain (no
-    parametrization, no forward hooks); it is left as it was: its buffers
-    are clones while it runs, the random number generators are restored, the recording's hooks removed.
+    ``ops`` is the table of known functions (``functions.OPS``), ``modules`` the model's ``named_modules()``
+    if the caller has listed them. The model must be plain (no parametrization, no forward hooks); it is
+    left as it was: its buffers are clones while it runs, the random number generators are restored,
+    the recording's hooks removed.
     """
-    reason = not_plain(model)
+    modules = list(model.named_modules()) if modules is None else modules
+    reason = not_plain(modules)
     if reason is not None:
         raise AmbiguousError(reason)
-    with _private_buffers(model):
-        recorder = Recorder(model, ops)
+    with _private_buffers(modules):
+        recorder = Recorder(model, modules, ops)
         for value in example_inputs:
             if isinstance(value, torch.Tensor):
                 recorder.mark_data(value)
-        devices = _cuda_devices(model, example_inputs)
-        with _module_stack(model, recorder), torch.no_grad(), torch.random.fork_rng(devices=devices), recorder:
+        devices = sorted(recorder.cuda_devices | {x.device.index or 0 for x in example_inputs if _on_cuda(x)})
+        with _module_stack(modules, recorder), torch.no_grad(), torch.random.fork_rng(devices=devices), recorder:
             output = model(*example_inputs)
         recorder.finish(output)
     return recorder.graph, recorder.parameters, recorder.buffers
