@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .models import ExampleInputs, ZooModel, require_transformers
+from .models import ExampleInputs, ZooModel, llama, require_transformers
 
 IMAGE_SIDE = 224
 SEQUENCE_LENGTH = 128
@@ -57,8 +57,7 @@ def _bert_base() -> nn.Module:
 
 
 def _llama_1b() -> nn.Module:
-    t = require_transformers()
-    config = t.LlamaConfig(
+    return llama(
         vocab_size=LLAMA_VOCAB,
         hidden_size=2048,
         intermediate_size=8192,
@@ -68,10 +67,7 @@ def _llama_1b() -> nn.Module:
         head_dim=64,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
-        use_cache=False,
-        attn_implementation="eager",
     )
-    return t.LlamaForCausalLM(config)
 
 
 ZOO_FULL: tuple[ZooModel, ...] = (
