@@ -1,10 +1,11 @@
-"""Subclasses of the layers structured pruning supports, as users' models (Hugging Face, timm) define them.
+"""Subclasses of the layers structured pruning supports (Linear, Conv2d, LSTM), as users' models define them.
 
 A subclass that computes as its parent (an extra attribute, its own ``__init__``) is pruned as the
 parent; one with its own ``forward`` is left whole, reported in ``unpruned_layers``, and the layer
 feeding it stays whole too, on both of ``prune()``'s paths: the fx trace (a model ``torch.fx`` can
 trace) and the captured graph (one it cannot, given ``example_inputs``). Every case checks that the
-pruned model computes what the masked one did, in float32 and bfloat16, in a CNN and in an MLP.
+pruned model computes what the masked one did, in float32 and bfloat16, in a CNN and in an MLP (and an
+LSTM subclass of each kind after a Linear).
 ``tests/broken/_subclass_pruned_as_parent.py`` prunes the overriding subclass as its parent, which
 ``check_subclasses`` must catch.
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
-from prunebench.reference_impl import SaliencyPruner
+from prunebench.reference_impl import LSTMSaliencyPruner, SaliencyPruner
 from prunebench.reference_impl.structured.masks import row_mask_parametrization
 from torch import nn
 
@@ -170,3 +171,53 @@ def test_the_default_config_leaves_subclasses_to_the_user():
     pruner = SaliencyPruner({"sparsity_level": 0.5})
     pruner.prepare(model, None)
     assert sorted(g["module_fqn"] for g in pruner.groups) == ["first", "head", "last"]
+
+
+class HubLSTM(nn.LSTM):
+    """Keeps ``nn.LSTM``'s computation, adds an attribute."""
+
+    def __init__(self, *args, layer_id: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.layer_id = layer_id
+
+
+class DoubledLSTM(nn.LSTM):
+    """Its own forward: the output doubled."""
+
+    def forward(self, x: torch.Tensor, hx: object = None) -> tuple:
+        out, state = super().forward(x, hx)
+        return out * 2, state
+
+
+class LstmNet(nn.Module):
+    def __init__(self, lstm: type[nn.LSTM]) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 8)
+        self.lstm = lstm(8, 6)
+        self.out = nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, _ = self.lstm(torch.relu(self.lin(x)))
+        return self.out(y)
+
+
+@pytest.mark.parametrize("lstm", [HubLSTM, DoubledLSTM], ids=["keeps_forward", "own_forward"])
+def test_lstm_subclasses(lstm: type[nn.LSTM]):
+    """An LSTM subclass that computes as ``nn.LSTM`` loses hidden units; one with its own forward stays whole."""
+    torch.manual_seed(0)
+    model, x = LstmNet(lstm).eval(), torch.randn(4, 2, 6)
+    pruner = LSTMSaliencyPruner({"sparsity_level": 0.5})
+    pruner.prepare(model, [{"tensor_fqn": f} for f in ("lin.weight", "lstm.weight_ih_l0", "lstm.weight_hh_l0")])
+    pruner.step()
+    with torch.no_grad():
+        masked = model(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pruned = pruner.prune()
+    with torch.no_grad():
+        torch.testing.assert_close(pruned(x), masked)
+    hidden = pruned.get_submodule("lstm").hidden_size
+    if lstm is HubLSTM:
+        assert hidden == 3 and pruner.unpruned_layers == {}, (hidden, pruner.unpruned_layers)
+    else:
+        assert hidden == 6 and set(pruner.unpruned_layers) == {"lstm", "lin"}, (hidden, pruner.unpruned_layers)
