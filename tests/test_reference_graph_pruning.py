@@ -4,7 +4,7 @@ Each model here reads a size as a Python ``int`` in its forward, which ``torch.f
 cannot trace and ``torch.export`` can: ``prune()`` must go through the exported graph. One model per
 kind of coupling (residual add, concatenation, depthwise convolution, grouped-query attention), each
 checked for pruned == masked on inputs other than the example inputs, plus layers that cannot be
-pruned exactly (left whole, reported) and a plan the guard on a copy must refuse.
+pruned exactly (left whole, reported) and a plan the guard on the cut must refuse.
 """
 
 from __future__ import annotations
@@ -259,9 +259,9 @@ def test_a_tied_weight_keeps_both_of_its_layers_whole():
     assert "tied" in pruner.unpruned_layers["up"] and "tied" in pruner.unpruned_layers["down"]
 
 
-def test_the_guard_leaves_a_group_whole_when_the_pruned_copy_computes_otherwise():
+def test_the_guard_leaves_a_group_whole_when_the_pruned_model_computes_otherwise():
     """A head count in an attribute whose name says nothing of heads is not updated: the cut model's
-    ``view`` then regroups the channels, and the check on a copy must keep those heads whole."""
+    ``view`` then regroups the channels, and the check of the cut must keep those heads whole."""
 
     class Opaque(GQAttention):
         def __init__(self) -> None:
@@ -279,7 +279,7 @@ def test_the_guard_leaves_a_group_whole_when_the_pruned_copy_computes_otherwise(
     torch.manual_seed(5)
     pruner, pruned, _ = _prune(DecoderBlock(Opaque()), _tokens(), _tokens(3))
     for fqn in ("attn.q_proj", "attn.k_proj", "attn.v_proj"):
-        assert "pruned copy" in pruner.unpruned_layers[fqn], pruner.unpruned_layers[fqn]
+        assert "pruned model differed" in pruner.unpruned_layers[fqn], pruner.unpruned_layers[fqn]
     assert pruned.attn.q_proj.out_features == 16 and pruned.gate.out_features == 12
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 
 import pytest
@@ -59,3 +60,42 @@ def test_table_flags_slower_and_escapes_failures():
     assert "fails: RuntimeError: a \\| b second line" in rows[4] and "evil\\|backend" in rows[4], rows[4]
     columns = [len(re.findall(r"(?<!\\)\|", row)) - 1 for row in rows]
     assert columns == [8] * len(rows), f"every row needs the header's 8 cells, got {columns}:\n{table}"
+
+
+def test_zoo_sizes_parse_and_reject_unknown_ones():
+    from prunebench.suites.zoo.measure import _sizes
+
+    assert _sizes("full, tiny,full") == ["full", "tiny"]
+    with pytest.raises(argparse.ArgumentTypeError, match=r"'huge': expected zoo sizes from \['full', 'tiny'\]"):
+        _sizes("huge")
+
+
+def test_the_report_gives_each_size_its_own_table():
+    from prunebench.suites.zoo.report import _tables_by_size
+
+    full = Measurement("b", "resnet50", 0.5, "full", failure="RuntimeError: out of memory")
+    parts = _tables_by_size([_measured(), full])
+    assert [p.splitlines()[0] for p in parts[::2]] == ["## The zoo's tiny configs", "## Real sizes"]
+    assert "resnet (" in parts[1] and "resnet50" not in parts[1] and "resnet50 (" in parts[3], parts
+
+
+# Published parameter counts: torchvision's resnet50 (1000 classes); bert-base-uncased's BertModel plus a
+# 768 x 2 classifier; one Llama-3.2-1B decoder layer (q, o: 2048 x 2048; k, v: 2048 x 512; gate, up, down:
+# 2048 x 8192; two RMSNorms of 2048).
+LLAMA_LAYER = 2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 8192 + 2 * 2048
+REAL_PARAMETERS = {
+    "resnet50": 25_557_032,
+    "bert_base": 109_482_240 + 768 * 2 + 2,
+    "llama_1b": 4 * LLAMA_LAYER + 32000 * 2048 + 2048,
+}
+
+
+@pytest.mark.parametrize("name", REAL_PARAMETERS)
+def test_the_full_size_zoo_has_the_published_shapes(name: str):
+    pytest.importorskip("transformers")
+    from prunebench.suites.zoo.full_size import ZOO_FULL
+
+    record = next(r for r in ZOO_FULL if r.name == name)
+    with torch.device("meta"):  # shapes only: no memory, no initialisation
+        model = record.build()
+    assert parameter_count(model) == REAL_PARAMETERS[name]

@@ -33,6 +33,7 @@ pruned exactly is left whole and named in ``unpruned_layers`` with the reason.
 from __future__ import annotations
 
 import abc
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,16 +43,18 @@ from torch.fx import GraphModule
 from torch.nn.utils import parametrize
 
 from ..base_sparsifier import BaseSparsifier, _on_meta
-from ..config import drop_repeated_tensors
+from ..config import build_groups, drop_repeated_tensors
 from ..fake_sparsity import FakeStructuredSparsity
 from ..validation import meta_tensor_names
 from .bias import attach_bias_handling, restore_bias
-from .graph import GraphPruning, check_example_inputs, release_channel_hooks
+from .graph import GraphPruning, check_example_inputs, release_channel_hooks, summary
 from .masks import (
     STRUCTURED_MODULES,
     check_structured_tensor,
     default_structured_config,
     masked_tensor_names,
+    overridden_layer,
+    overriding_reason,
     row_mask_parametrization,
 )
 from .pruning import prune_traced
@@ -77,6 +80,7 @@ class BaseStructuredSparsifier(BaseSparsifier):
         super().__init__(defaults)
         self.traced: GraphModule | None = None
         self.graph: GraphPruning | None = None
+        self.whole_layers: dict[str, str] = {}  # configured layers prepare leaves whole (no mask), and why
         self.unpruned_layers: dict[str, str] = {}
 
     def prepare(
@@ -88,22 +92,41 @@ class BaseStructuredSparsifier(BaseSparsifier):
         ``weight_hh_l<k>``, at any depth.
 
         ``example_inputs`` (a tuple of positional inputs) matters only for a model ``torch.fx`` cannot
-        trace: the model is then captured with ``torch.export`` and its layers planned in groups that
-        must lose the same channels (``graph``); ``step()`` masks each group as one and
-        ``unpruned_layers`` names every configured layer that must stay whole, and why.
+        trace: the model is then captured (one recorded forward, or ``torch.export`` where a recording
+        would be ambiguous) before its masks are attached, and its layers planned in groups that must
+        lose the same channels (``graph``); ``step()`` masks each group as one and ``unpruned_layers``
+        names every configured layer that must stay whole, and why.
         """
         if config is None and isinstance(model, nn.Module):
             config = drop_repeated_tensors(model, default_structured_config(model))
         inputs = None if example_inputs is None else check_example_inputs(example_inputs)
+        config, whole = self._without_overriding_layers(model, config)
+        graphed = inputs is not None and isinstance(model, nn.Module) and not _fx_traceable(model)
+        captured = GraphPruning.capture(model, inputs) if graphed else None  # the model as given, before masks
         super().prepare(model, config)
-        self.graph, self.unpruned_layers = None, {}
-        if inputs is not None and not _fx_traceable(model):
-            self.graph = GraphPruning.plan_for(model, inputs, self._prune_bias_of(), channel_hooks=True)
-            self.unpruned_layers = dict(self.graph.plan.unpruned)
+        self.graph, self.whole_layers, self.unpruned_layers = None, whole, dict(whole)
+        if captured is not None:
+            self.graph = GraphPruning.plan(captured, model, inputs, self._prune_bias_of(), channel_hooks=True)
+            self.unpruned_layers.update(self.graph.plan.unpruned)
+
+    def _without_overriding_layers(self, model: nn.Module, config: Any) -> tuple[Any, dict[str, str]]:
+        """``config`` without its entries for subclasses of a prunable layer that compute otherwise (their own
+        forward): those layers get no mask and are left whole, fqn -> why (``masks.overridden_layer``).
+        A config that does not resolve is returned as it is, for ``prepare`` to reject."""
+        try:
+            groups = build_groups(model, self.defaults, config)
+        except Exception:  # the base prepare raises the error that names what is wrong
+            return config, {}
+        overriding = [overridden_layer(group["module"]) is not None for group in groups]
+        if not any(overriding):
+            return config, {}
+        whole = {g["module_fqn"]: overriding_reason(g["module"]) for g, o in zip(groups, overriding, strict=True) if o}
+        return [entry for entry, o in zip(config, overriding, strict=True) if not o], whole
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("graph", None)
+        self.__dict__.setdefault("whole_layers", {})
         self.__dict__.setdefault("unpruned_layers", {})
 
     def _prune_bias_of(self) -> dict[str, bool]:
@@ -236,11 +259,12 @@ class BaseStructuredSparsifier(BaseSparsifier):
             except Exception as error:  # whatever symbolic tracing trips on, export may still capture
                 self.graph = self._late_graph(inputs, error)
             else:
-                prune_traced(traced, masked)
+                self.unpruned_layers = {**self.whole_layers, **prune_traced(traced, masked)}
+                _warn_left_whole(self.unpruned_layers, len(self.groups) + len(self.whole_layers))
                 self.traced = traced
                 return traced
         elif inputs is not None:
-            self.graph.inputs = inputs  # the check on a copy runs on the inputs given last
+            self.graph.inputs = inputs  # the check of the cut runs on the inputs given last
         return self._prune_graph(list(masked))
 
     def _late_graph(self, inputs: tuple | None, fx_error: Exception) -> GraphPruning:
@@ -255,7 +279,8 @@ class BaseStructuredSparsifier(BaseSparsifier):
 
     def _prune_graph(self, masked: list[str]) -> nn.Module:
         graph, self.graph = self.graph, None
-        self.unpruned_layers = graph.prune(self.model, masked)
+        self.unpruned_layers = {**self.whole_layers, **graph.prune(self.model, masked)}
+        _warn_left_whole(self.unpruned_layers, len(masked) + len(self.whole_layers))
         return self.model
 
     def _masked_modules(self) -> dict[str, nn.Module]:
@@ -266,6 +291,17 @@ class BaseStructuredSparsifier(BaseSparsifier):
             if masked_tensor_names(module):
                 masked.setdefault(group["module_fqn"], module)
         return masked
+
+
+def _warn_left_whole(unpruned: Mapping[str, str], configured: int) -> None:
+    """One warning naming the configured layers ``prune()`` left whole, with the first reason of each."""
+    if unpruned:
+        warnings.warn(
+            f"prune(): {len(unpruned)} of {configured} configured layer(s) left whole, as pruning them "
+            f"would change what the model computes: {summary(unpruned)}; the sparsifier's unpruned_layers "
+            "gives every reason",
+            stacklevel=3,
+        )
 
 
 def _fx_traceable(model: nn.Module) -> bool:

@@ -16,9 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrize import type_before_parametrizations
 
-from .masks import LSTM_WEIGHT, keep_of, row_mask_parametrization
+from .masks import LSTM_WEIGHT, keep_of, layer_type, row_mask_parametrization
 
 
 def _zero_masked(mask: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -79,7 +78,7 @@ class TiedBiasMask(nn.Module):
 def attach_bias_handling(module: nn.Module, tensor_name: str, prune_bias: bool) -> None:
     """Set up the masked-model bias for ``module.<tensor_name>``, whose row mask is already registered."""
     weight_parametrization = row_mask_parametrization(module, tensor_name)
-    module_type = type_before_parametrizations(module)
+    module_type = layer_type(module)
     if module_type is nn.LSTM:
         match = LSTM_WEIGHT.fullmatch(tensor_name)
         kind, layer, suffix = match.group(1), match.group(2), match.group(3) or ""
@@ -115,7 +114,7 @@ def restore_bias(module: nn.Module) -> None:
     The ``_bias`` Parameter object is reused (its masked rows zeroed in place when ``prune_bias``), so
     references held by optimizers stay valid. Call this before the weight mask is removed.
     """
-    if type_before_parametrizations(module) is nn.LSTM:
+    if layer_type(module) is nn.LSTM:
         for name in list(getattr(module, "parametrizations", {})):
             if any(isinstance(p, TiedBiasMask) for p in module.parametrizations[name]):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from torch.fx import Node
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from .lstm import LstmUnits
+from .masks import layer_type, overridden_layer, overriding_reason
 from .ops import Op, OpKind, classify, describe, unsupported_reason
 from .signals import Signal
 
@@ -30,6 +30,11 @@ FOLLOWED = (
 
 class UnsupportedChainError(NotImplementedError, ValueError):
     """A pruned layer's output reaches an op ``prune()`` cannot shrink; nothing has been modified."""
+
+
+class WholeLayerError(UnsupportedChainError):
+    """A pruned layer's output reaches a layer that is left whole (a subclass with its own forward): the
+    pruned layer is left whole too, its masked rows zeroed (``prune_traced``)."""
 
 
 class Layout(enum.Enum):
@@ -104,7 +109,7 @@ def _leaves_last_dim(index: object) -> bool:
 def _consumer(chain: Chain, node: Node, signal: Signal, layout: Layout, modules: Mapping) -> str | None:
     """Record ``node`` as a consumer, or say why it cannot take these channels."""
     module, channels = modules[node.target], chain.producer.channels
-    module_type = type_before_parametrizations(module)
+    module_type = layer_type(module)
     if module_type is nn.Linear and layout in (Layout.CHANNELS_LAST, Layout.FLATTENED):
         if module.in_features % channels:
             return f"in_features={module.in_features} is not a multiple of the {channels} channels"
@@ -199,6 +204,10 @@ def walk(producer: Producer, modules: Mapping[str, nn.Module]) -> Chain:
     while pending:
         node, source, signal, layout = pending.pop()
         op = classify(node, source, modules)
+        if op is None and node.op == "call_module" and overridden_layer(modules[node.target]) is not None:
+            raise WholeLayerError(
+                f"its output reaches {node.target!r}, which is left whole: {overriding_reason(modules[node.target])}"
+            )
         if op is None:
             raise _unsupported(producer, node, modules, unsupported_reason(node, source))
         if op.kind is OpKind.CONSUMER:

@@ -7,12 +7,11 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from ..validation import RAISE_OUTSIDE_UNIT, LevelPolicy, check_sparsity_level
 from .base_structured_sparsifier import BaseStructuredSparsifier
 from .lstm import GATES
-from .masks import LSTM_WEIGHT, keep_of, row_mask_parametrization
+from .masks import LSTM_WEIGHT, keep_of, layer_type, row_mask_parametrization
 from .saliency_pruner import clear_lowest, row_saliency
 
 
@@ -43,7 +42,7 @@ class LSTMSaliencyPruner(BaseStructuredSparsifier):
         check_sparsity_level(group.get("sparsity_level"), self.level_policy, f" for {group['tensor_fqn']!r}")
 
     def update_mask(self, module: nn.Module, tensor_name: str, sparsity_level: float, **kwargs: Any) -> None:
-        pair = _gate_pair(tensor_name) if type_before_parametrizations(module) is nn.LSTM else None
+        pair = _gate_pair(tensor_name) if layer_type(module) is nn.LSTM else None
         if pair is None:
             mask = row_mask_parametrization(module, tensor_name).mask
             clear_lowest(mask, row_saliency(getattr(module, tensor_name)), int(mask.numel() * sparsity_level))

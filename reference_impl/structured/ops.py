@@ -20,6 +20,8 @@ from torch import nn
 from torch.fx import Node
 from torch.nn.utils.parametrize import type_before_parametrizations
 
+from .masks import layer_type
+
 ACTIVATION_MODULES: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.RReLU, nn.Hardtanh, nn.ReLU6, nn.Sigmoid, nn.Hardsigmoid, nn.Tanh, nn.SiLU, nn.Mish,
     nn.Hardswish, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.Hardshrink, nn.Softshrink, nn.LeakyReLU,
@@ -118,7 +120,7 @@ def _avg_pool(padding: Any, count_include_pad: bool, divisor_override: Any) -> O
 
 
 def _classify_module(module: nn.Module) -> Op | None:
-    module_type = type_before_parametrizations(module)
+    module_type = layer_type(module)
     if module_type is nn.PReLU:
         if module.num_parameters == 1:
             return _elementwise(module.forward, homogeneous=True)

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from .chains import Chain, ConsumerUse, Layout
+from .masks import layer_type
 from .signals import SignalKind
 
 
@@ -74,7 +74,7 @@ def zero_pads(conv: nn.Conv2d) -> bool:
 
 
 def _can_fold(use: ConsumerUse) -> bool:
-    module_type = type_before_parametrizations(use.module)
+    module_type = layer_type(use.module)
     if module_type is nn.LSTM:
         return bool(use.module.bias)
     return module_type is nn.Linear or not zero_pads(use.module)
@@ -86,7 +86,7 @@ def _first_action(use: ConsumerUse) -> Action:
         return Action.DROP
     if signal.kind is SignalKind.UNIFORM and _can_fold(use):
         return Action.FOLD
-    carriable = type_before_parametrizations(use.module) is not nn.LSTM
+    carriable = layer_type(use.module) is not nn.LSTM
     if signal.kind is not SignalKind.UNKNOWN and carriable and bool(torch.isfinite(signal.values).all()):
         return Action.CARRIER
     return Action.KEEP

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 from torch.fx import Node
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from .bias import effective_bias
 from .chains import Layout, Producer, UnsupportedChainError
 from .lstm import lstm_units
-from .masks import row_keep
+from .masks import layer_type, row_keep
 from .ops import describe
 from .signals import Signal
 
@@ -26,7 +25,7 @@ def _linear_or_conv(name: str, module: nn.Module, node: Node) -> Producer | None
     keep = row_keep(module, "weight")
     if keep is None or bool(keep.all()):
         return None
-    module_type = type_before_parametrizations(module)
+    module_type = layer_type(module)
     if module_type is nn.Conv2d and module.groups != 1:
         raise UnsupportedChainError(
             f"prune() cannot remove filters of {name!r}: it is a grouped convolution (groups="
@@ -78,6 +77,6 @@ def _lstm(name: str, module: nn.LSTM, node: Node, modules: Mapping[str, nn.Modul
 
 def producer_for(name: str, module: nn.Module, node: Node, modules: Mapping) -> Producer | None:
     """The ``Producer`` for a masked module called at ``node``, or None when it loses nothing."""
-    if type_before_parametrizations(module) is nn.LSTM:
+    if layer_type(module) is nn.LSTM:
         return _lstm(name, module, node, modules)
     return _linear_or_conv(name, module, node)

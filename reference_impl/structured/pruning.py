@@ -14,7 +14,7 @@ from torch import nn
 from torch.fx import GraphModule, Node
 from torch.nn.utils import parametrize
 
-from .chains import Chain, UnsupportedChainError, walk
+from .chains import Chain, Producer, UnsupportedChainError, WholeLayerError, walk
 from .planning import Plan, plan
 from .producers import producer_for
 from .rewrite import apply_plans
@@ -80,8 +80,20 @@ def _warn_kept(plans: Iterable[Plan]) -> None:
                 )
 
 
-def prune_traced(traced: GraphModule, masked_modules: Mapping[str, nn.Module]) -> None:
-    """Shrink every module of ``masked_modules`` (fqn -> module) and its chain inside ``traced``."""
+def _walk_all(producers: Iterable[Producer], modules: Mapping[str, nn.Module]) -> tuple[list[Chain], dict[str, str]]:
+    """The chain of every producer, but those reaching a layer left whole: they stay whole, and why."""
+    chains, whole = [], {}
+    for producer in producers:
+        try:
+            chains.append(walk(producer, modules))
+        except WholeLayerError as error:
+            whole[producer.name] = str(error)
+    return chains, whole
+
+
+def prune_traced(traced: GraphModule, masked_modules: Mapping[str, nn.Module]) -> dict[str, str]:
+    """Shrink every module of ``masked_modules`` (fqn -> module) and its chain inside ``traced``; returns the
+    masked modules left whole (their masks baked, their shapes kept) and why."""
     modules = dict(traced.named_modules(remove_duplicate=False))
     sites = _call_sites(traced, modules)
     producers = []
@@ -90,10 +102,11 @@ def prune_traced(traced: GraphModule, masked_modules: Mapping[str, nn.Module]) -
         producer = producer_for(name, module, node, modules)
         if producer is not None:
             producers.append(producer)
-    chains = [walk(producer, modules) for producer in producers]
+    chains, whole = _walk_all(producers, modules)
     _check_resizable(chains, {id(module) for module in masked_modules.values()}, sites)
     plans = [plan(chain) for chain in chains]
     _warn_kept(plans)
     apply_plans(masked_modules.values(), plans)
     # Only modules change, never the graph: the code symbolic_trace generated stays valid, and
     # recompiling it again would cost a sixth of prune() on a deep MLP.
+    return whole

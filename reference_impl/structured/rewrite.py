@@ -16,11 +16,11 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from ..fake_sparsity import FakeStructuredSparsity, bake_mask
 from .bias import restore_bias
 from .lstm import rewrite_lstm
+from .masks import layer_type
 from .planning import Action, ConsumerPlan, Plan
 
 
@@ -105,7 +105,7 @@ def _fold_and_merge(
 def shrink_consumer(consumer: ConsumerPlan, keep_index: torch.Tensor) -> None:
     """Fold/merge what the dropped channels carried into ``consumer``, then drop their input columns."""
     module, block = consumer.use.module, consumer.use.block
-    module_type = type_before_parametrizations(module)
+    module_type = layer_type(module)
     if module_type is nn.LSTM:
         suffixes = ("", "_reverse") if module.bidirectional else ("",)
         for suffix in suffixes:

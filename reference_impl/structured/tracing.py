@@ -9,9 +9,13 @@ user notices after pruning:
   records as such; ``GraphModule.__reduce__`` then cannot name them and ``torch.save`` of the
   module fails (pytorch/pytorch#167117). They are resolved (or dropped) before the code is generated.
 
+A subclass of Linear, Conv2d or LSTM is kept as one call (``LayerTracer``), where ``symbolic_trace``
+would trace into a class from outside ``torch.nn``: ``prune()`` then sees the layer, which it prunes as
+its parent or, when it has a forward of its own, leaves whole.
+
 A plain ``nn.Sequential`` of distinct leaf modules (the common deep stack) is not traced at all: its
-graph is fully determined by its children, so it is built node for node as ``symbolic_trace`` would
-record it, without running the tracer's proxies through every call.
+graph is fully determined by its children, so it is built node for node as the tracer would record
+it, without running the tracer's proxies through every call.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from collections import OrderedDict
 
 from torch import nn
 from torch.fx import Graph, GraphModule, Tracer
+
+from .masks import STRUCTURED_MODULES
 
 
 def _annotations(model: nn.Module) -> dict[str, object]:
@@ -49,6 +55,15 @@ def _copy_training_flags(traced: GraphModule, model: nn.Module) -> None:
             module.training = original.training
 
 
+class LayerTracer(Tracer):
+    """``symbolic_trace``'s tracer, with every subclass of a prunable layer (Linear, Conv2d, LSTM) kept as
+    one call: a subclass that computes as its parent is then pruned as its parent, and one with its own
+    forward stays one opaque call that ``prune()`` leaves whole, instead of its insides being traced."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, tuple(STRUCTURED_MODULES)) or super().is_leaf_module(m, module_qualified_name)
+
+
 def _sequential_graph(model: nn.Module) -> Graph | None:
     """The graph ``Tracer().trace`` records for ``model`` when it is a plain Sequential of distinct leaf modules.
 
@@ -63,10 +78,10 @@ def _sequential_graph(model: nn.Module) -> Graph | None:
     children = list(model._modules.items())  # what Sequential.forward iterates, repeats included
     if any(child is None for _, child in children) or len({id(child) for _, child in children}) != len(children):
         return None
-    tracer = Tracer()
+    tracer = LayerTracer()
     if not all(tracer.is_leaf_module(child, name) for name, child in children):
         return None
-    graph = Graph(tracer_cls=Tracer)
+    graph = Graph(tracer_cls=Tracer)  # as symbolic_trace's: see ``trace``
     value = graph.placeholder("input")  # nn.Sequential.forward(self, input)
     for name, child in children:
         value = graph.call_module(name, (value,))
@@ -80,8 +95,9 @@ def trace(model: nn.Module) -> GraphModule:
     graph = _sequential_graph(model)
     if graph is not None:
         return GraphModule(model, graph, type(model).__name__)  # children are the model's own
-    tracer = Tracer()
+    tracer = LayerTracer()
     graph = tracer.trace(model)
+    graph._tracer_cls = Tracer  # a saved GraphModule names this class: loading it must not need prunebench
     _resolve_string_annotations(graph, model)
     traced = GraphModule(tracer.root, graph, type(model).__name__)
     _copy_training_flags(traced, model)

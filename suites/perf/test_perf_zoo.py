@@ -1,7 +1,7 @@
 """Structured pruning of the zoo's real architectures, timed as a user runs it: prepare, step, prune().
 
 The three calls are timed together because backends split the work differently: the reference plans
-a model ``torch.fx`` cannot trace at ``prepare`` (its ``torch.export`` graph), Torch-Pruning builds its
+a model ``torch.fx`` cannot trace at ``prepare`` (its recorded or exported graph), Torch-Pruning builds its
 dependency graph at ``prepare`` and prunes at ``prune()``; only the whole lifecycle is the same work
 for every backend. Building the model and its inputs is the untimed setup. Whether the pruning is
 right is the zoo suite's verdict (``suites/zoo``); a backend that cannot prune a model fails here too,

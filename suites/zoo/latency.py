@@ -51,12 +51,18 @@ def _forward_seconds(model: nn.Module, inputs: ExampleInputs, device: str) -> fl
 
 @torch.no_grad()
 def interleaved_latency(
-    dense: nn.Module, pruned: nn.Module, inputs: ExampleInputs, rounds: int, device: str = "cpu"
+    dense: nn.Module,
+    pruned: nn.Module,
+    inputs: ExampleInputs,
+    rounds: int,
+    device: str = "cpu",
+    warmup: int = WARMUP_ROUNDS,
 ) -> LatencyPair:
-    """Median forward time of ``dense`` and ``pruned`` on ``inputs``, rounds interleaved."""
+    """Median forward time of ``dense`` and ``pruned`` on ``inputs``, rounds interleaved, after ``warmup``
+    untimed forwards of each."""
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds}")
-    for _ in range(WARMUP_ROUNDS):
+    for _ in range(warmup):
         dense(*inputs)
         pruned(*inputs)
     dense_samples, pruned_samples = [], []

@@ -2,9 +2,12 @@
 
 Reproduce the published table (``results/zoo.md``, its JSON and plot under ``results/zoo/``)::
 
-    python -m prunebench.suites.zoo.measure --backend=reference,torch,torch-pruning --out=results/zoo.md
+    python -m prunebench.suites.zoo.measure --backend=reference,torch,torch-pruning --zoo-size=tiny,full \
+        --out=results/zoo.md
 
-For each backend x zoo model x sparsity level it prunes with the zoo suite's lifecycle
+``--zoo-size`` picks the models: ``tiny`` (the zoo suite's configs, ``models.ZOO``) and/or ``full``
+(ResNet-50, BERT-base and a Llama-3.2-1B-width decoder stack, ``full_size.ZOO_FULL``), each size a
+table of its own. For each backend x zoo model x sparsity level it prunes with the zoo suite's lifecycle
 (``pruning.prune_zoo_model``), then counts parameters and MACs (``costs``) and times dense and pruned
 forwards interleaved at batch 1 and batch 32 (``latency``). **Efficiency** is the measured speedup over
 the MAC reduction: 1.0 means the model got as much faster as its arithmetic shrank; below 1 the kernels
@@ -27,13 +30,29 @@ from prunebench.harness.backend import Backend, resolve_backends
 from prunebench.harness.environment import describe_environment
 
 from .costs import macs, parameter_count, torch_pruning_macs
-from .latency import interleaved_latency
+from .full_size import ZOO_FULL
+from .latency import WARMUP_ROUNDS, interleaved_latency
 from .models import ZOO, ZooModel, example_inputs, require_transformers
 from .pruning import SPARSITY_LEVELS, prune_zoo_model
 
 BATCH_SIZES: tuple[int, ...] = (1, 32)
-ROUNDS: dict[int, int] = {1: 51, 32: 15}
-"""Interleaved timed rounds per side at each batch size: enough for a stable median on a noisy 2-core VM."""
+
+
+@dataclass(frozen=True)
+class ZooSize:
+    """The models of one zoo size and how many interleaved rounds each batch size gets."""
+
+    records: tuple[ZooModel, ...]
+    rounds: dict[int, int]
+    warmup: int
+
+
+SIZES: dict[str, ZooSize] = {
+    "tiny": ZooSize(ZOO, {1: 51, 32: 15}, WARMUP_ROUNDS),
+    "full": ZooSize(ZOO_FULL, {1: 7, 32: 3}, 1),
+}
+"""Timed rounds per side: enough for a stable median of millisecond forwards on a noisy 2-core VM (tiny);
+for forwards of seconds (full), as many as fit a run of well under an hour there."""
 DEFAULT_THREADS = 1
 """torch threads while timing: on a small machine shared with other work, one thread per forward keeps
 two-thread forwards from colliding with it; ``--threads`` changes it (the table's header records it)."""
@@ -57,6 +76,7 @@ class Measurement:
     backend: str
     model: str
     sparsity_level: float
+    size: str = "tiny"
     failure: str | None = None
     params_dense: int = 0
     params_pruned: int = 0
@@ -77,9 +97,10 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def measure_one(backend: Backend, record: ZooModel, level: float) -> Measurement:
+def measure_one(backend: Backend, record: ZooModel, level: float, size: str = "tiny") -> Measurement:
     """Prune ``record``'s model with ``backend`` at ``level`` and measure what it costs before and after."""
-    result = Measurement(backend.name, record.name, level)
+    result = Measurement(backend.name, record.name, level, size)
+    rounds, warmup = SIZES[size].rounds, SIZES[size].warmup
     try:
         case = prune_zoo_model(backend, record, level)
     except Exception as error:
@@ -91,7 +112,7 @@ def measure_one(backend: Backend, record: ZooModel, level: float) -> Measurement
     result.macs_dense, result.macs_pruned = macs(dense, one), macs(pruned, one)
     result.tp_macs_dense, result.tp_macs_pruned = torch_pruning_macs(dense, one), torch_pruning_macs(pruned, one)
     for batch in BATCH_SIZES:
-        pair = interleaved_latency(dense, pruned, example_inputs(record, batch=batch), ROUNDS[batch])
+        pair = interleaved_latency(dense, pruned, example_inputs(record, batch=batch), rounds[batch], warmup=warmup)
         result.timings.append(
             Timing(
                 batch,
@@ -106,14 +127,14 @@ def measure_one(backend: Backend, record: ZooModel, level: float) -> Measurement
     return result
 
 
-def measure(backends: Sequence[Backend], records: Sequence[ZooModel] = ZOO) -> list[Measurement]:
+def measure(backends: Sequence[Backend], records: Sequence[ZooModel] = ZOO, size: str = "tiny") -> list[Measurement]:
     """Every backend x model x level, printing one progress line per case to stderr."""
     require_transformers()
     results = []
     for backend in backends:
         for record in records:
             for level in SPARSITY_LEVELS:
-                result = measure_one(backend, record, level)
+                result = measure_one(backend, record, level, size)
                 status = result.failure or f"params {result.params_pruned / result.params_dense:.2f}x"
                 print(f"zoo: {backend.name} {record.name} {level}: {status}", file=sys.stderr, flush=True)
                 results.append(result)
@@ -130,21 +151,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="results/zoo.md", help="the Markdown table; JSON and plot go beside it")
     parser.add_argument("--models", default=None, help="comma-separated zoo model names (default: all)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads (default: 1)")
+    parser.add_argument(
+        "--zoo-size",
+        type=_sizes,
+        default=["tiny"],
+        help="comma-separated zoo sizes: tiny (the zoo suite's configs), full (ResNet-50, BERT-base, a "
+        "Llama-3.2-1B-width stack); default tiny",
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     backends = resolve_backends(args.backend)
     chosen = args.models.split(",") if args.models else None
-    records = [r for r in ZOO if chosen is None or r.name in chosen]
     environment = describe_environment()
     environment["backends"] = ", ".join(f"{b.name} {b.version}" for b in backends)
     environment["transformers"] = require_transformers().__version__
-    results = measure(backends, records)
+    results = []
+    for size in args.zoo_size:
+        records = [r for r in SIZES[size].records if chosen is None or r.name in chosen]
+        results += measure(backends, records, size)
     environment["load_average_end"] = describe_environment()["load_average"]
     written = write_report(results, environment, Path(args.out))
     for path in written:
         print(path)
     return 0
+
+
+def _sizes(text: str) -> list[str]:
+    """``--zoo-size``: known sizes, comma-separated, in the order given."""
+    sizes = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [size for size in sizes if size not in SIZES]
+    if unknown or not sizes:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected zoo sizes from {sorted(SIZES)}, comma-separated")
+    return list(dict.fromkeys(sizes))
 
 
 def as_json(results: Sequence[Measurement], environment: dict[str, object]) -> str:

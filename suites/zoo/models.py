@@ -120,9 +120,14 @@ def _bert() -> nn.Module:
     return t.BertForSequenceClassification(config)
 
 
-def _llama_gqa() -> nn.Module:
+def llama(**sizes: object) -> nn.Module:
+    """A ``LlamaForCausalLM`` of the given sizes, without a key/value cache, with eager attention."""
     t = require_transformers()
-    config = t.LlamaConfig(
+    return t.LlamaForCausalLM(t.LlamaConfig(use_cache=False, attn_implementation="eager", **sizes))
+
+
+def _llama_gqa() -> nn.Module:
+    return llama(
         vocab_size=VOCAB_SIZE,
         hidden_size=32,
         intermediate_size=64,
@@ -130,10 +135,7 @@ def _llama_gqa() -> nn.Module:
         num_attention_heads=4,
         num_key_value_heads=2,
         max_position_embeddings=64,
-        use_cache=False,
-        attn_implementation="eager",
     )
-    return t.LlamaForCausalLM(config)
 
 
 def _regnet() -> nn.Module:

@@ -8,8 +8,22 @@ from pathlib import Path
 from prunebench.harness.atomic import write_text_atomic
 from prunebench.harness.escaping import markdown_inline
 
-from .measure import BATCH_SIZES, Measurement, as_json
+from .full_size import ZOO_FULL
+from .measure import BATCH_SIZES, SIZES, Measurement, as_json
 from .models import ZOO_BY_NAME
+
+RECORDS = {**ZOO_BY_NAME, **{record.name: record for record in ZOO_FULL}}
+
+SIZE_HEADINGS = {
+    "tiny": "## The zoo's tiny configs\n\nThe models the zoo suite checks (`suites/zoo/models.py`, params"
+    " 19k-410k): their forwards take milliseconds, mostly per-op overhead.",
+    "full": "## Real sizes\n\nResNet-50 at 224x224, BERT-base at 128 tokens and a decoder stack of"
+    " Llama-3.2-1B's width (hidden 2048, intermediate 8192, 32 query / 8 key-value heads; 4 of its 16"
+    " layers, vocabulary 32000 so the unpruned embedding and head keep their share of the MACs), random"
+    " weights (`suites/zoo/full_size.py`). The decoder's batch-32 rounds use 16-token prompts (a"
+    " 4096-token forward takes minutes on this machine); fewer timed rounds than the tiny configs"
+    " (see `SIZES` in `suites/zoo/measure.py`).",
+}
 
 HOW_TO_READ = """\
 **How to read it.** *params* and *MACs* are pruned / dense (0.50x = half). MACs are counted by
@@ -55,7 +69,7 @@ def markdown_table(results: Sequence[Measurement]) -> str:
     header = "| model | backend | sparsity | params | MACs | TP MACs | batch 1 | batch 32 |"
     lines = [header, "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |"]
     for m in results:
-        record = ZOO_BY_NAME.get(m.model)
+        record = RECORDS.get(m.model)
         name = f"{m.model} ({record.couples})" if record else m.model
         start = f"| {markdown_inline(name)} | {markdown_inline(m.backend)} | {m.sparsity_level} |"
         if m.failure:
@@ -65,6 +79,16 @@ def markdown_table(results: Sequence[Measurement]) -> str:
         mac = _ratio(m.macs_pruned, m.macs_dense)
         lines.append(f"{start} {params} | {mac} | {_tp_macs(m)} | " + " | ".join(_timing_cells(m)) + " |")
     return "\n".join(lines)
+
+
+def _tables_by_size(results: Sequence[Measurement]) -> list[str]:
+    """A heading and a table for each zoo size measured, in ``SIZES`` order."""
+    parts = []
+    for size in SIZES:
+        rows = [m for m in results if m.size == size]
+        if rows:
+            parts += [SIZE_HEADINGS[size], markdown_table(rows)]
+    return parts
 
 
 def mac_cross_check(results: Sequence[Measurement]) -> str:
@@ -145,12 +169,12 @@ def write_report(results: Sequence[Measurement], environment: dict[str, object],
         [
             "# The zoo: what structured pruning buys on real architectures",
             "Reproduce: `python -m prunebench.suites.zoo.measure --backend=reference,torch,torch-pruning"
-            " --out=results/zoo.md`"
-            " (the zoo extra installed: `pip install 'prunebench[zoo]'`). Every Linear / Conv2d but the head is"
-            " pruned with the backend's `SaliencyPruner`; models are the tiny configs of `suites/zoo/models.py`.",
+            " --zoo-size=tiny,full --out=results/zoo.md` (the zoo extra installed: `pip install"
+            " 'prunebench[zoo]'`). Every Linear / Conv2d but the head is pruned with the backend's"
+            " `SaliencyPruner`.",
             f"Machine: {_environment_line(environment)}.",
             HOW_TO_READ,
-            markdown_table(results),
+            *_tables_by_size(results),
             "**The two MAC counters, dense models at batch 1.** Torch-Pruning's `count_ops_and_params` hooks"
             " modules (`torch_pruning/utils/op_counter.py`): it misses matmuls between activations, so it counts"
             " less where attention multiplies them (ViT, BERT, Llama), and it adds per-element work of BatchNorm,"

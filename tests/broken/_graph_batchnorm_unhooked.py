@@ -1,7 +1,7 @@
 """Graph pruning that takes masked channels after a BatchNorm for zeros without making them so.
 
 ``prepare`` drops the ``ChannelMaskHook``s (BUG: the masked model's BatchNorm adds its shift to the
-masked channels) and ``prune`` cuts without the check on a copy (BUG: nothing notices). On ResNet the
+masked channels) and ``prune`` cuts without checking the cut (BUG: nothing notices). On ResNet the
 pruned model then differs from the masked one, which ``test_zoo_pruned_equals_masked`` must catch.
 The leading underscore keeps it out of ``tests/test_broken_backends.py``'s table of fx-chain bugs;
 ``tests/test_reference_graph_pruning.py`` runs it.

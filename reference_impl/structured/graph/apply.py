@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from torch.nn.utils.parametrize import type_before_parametrizations
 
 from ...fake_sparsity import bake_mask
 from ..bias import restore_bias
+from ..masks import layer_type
 from .groups import PruneGroup
 from .spaces import HeadSplit, Space
 
@@ -57,19 +57,46 @@ def add_cuts(cuts: Cuts, group: PruneGroup, dropped_units: torch.Tensor) -> None
             cuts.heads.append((split, (space.size - len(channels)) // split.head_size))
 
 
+class Journal:
+    """Everything a cut replaced on the model, so that ``undo`` puts the model back as it was.
+
+    ``prune()`` checks a cut on the model itself (no copy of a large model) and undoes it when the
+    pruned model does not compute what the masked one did.
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[dict | None, nn.Module, str, object]] = []
+
+    def replace(self, module: nn.Module, name: str, tensor: torch.Tensor) -> None:
+        """Swap in ``tensor`` for the parameter or buffer ``name`` of ``module``."""
+        table = module._buffers if name in module._buffers else module._parameters
+        old = table[name]
+        self._entries.append((table, module, name, old))
+        table[name] = tensor.contiguous() if table is module._buffers else _parameter(tensor, old)
+
+    def set(self, module: nn.Module, name: str, value: object) -> None:
+        """Set the attribute ``name`` (a declared size, a head count) of ``module``."""
+        self._entries.append((None, module, name, getattr(module, name)))
+        setattr(module, name, value)
+
+    def undo(self) -> None:
+        for table, module, name, old in reversed(self._entries):
+            if table is None:
+                setattr(module, name, old)
+            else:
+                table[name] = old
+        self._entries.clear()
+
+
+def _parameter(tensor: torch.Tensor, old: torch.Tensor) -> nn.Parameter:
+    return nn.Parameter(tensor.contiguous(), requires_grad=old.requires_grad)
+
+
 def _kept(size: int, dropped: set[int], device: torch.device) -> torch.Tensor:
     return torch.tensor([i for i in range(size) if i not in dropped], dtype=torch.long, device=device)
 
 
-def _replace(module: nn.Module, name: str, tensor: torch.Tensor) -> None:
-    old = getattr(module, name)
-    if name in module._buffers:
-        module._buffers[name] = tensor.contiguous()
-    else:
-        module._parameters[name] = nn.Parameter(tensor.contiguous(), requires_grad=old.requires_grad)
-
-
-def _cut(module: nn.Module, names: Iterable[str], dim: int, dropped: set[int]) -> int:
+def _cut(module: nn.Module, names: Iterable[str], dim: int, dropped: set[int], journal: Journal) -> int:
     """Drop ``dropped`` along ``dim`` of each named tensor of ``module``; returns the size left."""
     left = 0
     for name in names:
@@ -77,7 +104,7 @@ def _cut(module: nn.Module, names: Iterable[str], dim: int, dropped: set[int]) -
         if tensor is None:
             continue
         index = _kept(tensor.shape[dim], dropped, tensor.device)
-        _replace(module, name, tensor.detach().index_select(dim, index))
+        journal.replace(module, name, tensor.detach().index_select(dim, index))
         left = index.numel()
     return left
 
@@ -89,27 +116,25 @@ def bake(module: nn.Module) -> None:
         bake_mask(module, name)
 
 
-def _shrink_layer(fqn: str, module: nn.Module, cuts: Cuts) -> None:
+def _shrink_layer(fqn: str, module: nn.Module, cuts: Cuts, journal: Journal) -> None:
     rows, columns = cuts.rows.get(fqn, set()), cuts.columns.get(fqn, set())
+    linear = isinstance(module, nn.Linear)
     if columns:
-        left = _cut(module, ["weight"], 1, columns)
-        if isinstance(module, nn.Linear):
-            module.in_features = left
-        else:
-            module.in_channels = left * module.groups
+        left = _cut(module, ["weight"], 1, columns, journal)
+        journal.set(module, *(("in_features", left) if linear else ("in_channels", left * module.groups)))
     if rows:
         out = module.weight.shape[0]
-        left = _cut(module, ["weight", "bias"], 0, rows)
-        if isinstance(module, nn.Linear):
-            module.out_features = left
-        else:
-            if module.groups > 1:
-                module.groups = module.groups * left // out
-                module.in_channels = module.weight.shape[1] * module.groups
-            module.out_channels = left
+        left = _cut(module, ["weight", "bias"], 0, rows, journal)
+        if linear:
+            journal.set(module, "out_features", left)
+            return
+        if module.groups > 1:
+            journal.set(module, "groups", module.groups * left // out)
+            journal.set(module, "in_channels", module.weight.shape[1] * module.groups)
+        journal.set(module, "out_channels", left)
 
 
-def _set_head_counts(owners: Mapping[str, nn.Module], heads: list[tuple[HeadSplit, int]]) -> None:
+def _set_head_counts(owners: Mapping[str, nn.Module], heads: list[tuple[HeadSplit, int]], journal: Journal) -> None:
     """Update the int attributes of each splitting module that hold its head count or head total.
 
     An attribute is updated only when its name mentions heads and exactly one new value fits it:
@@ -128,20 +153,22 @@ def _set_head_counts(owners: Mapping[str, nn.Module], heads: list[tuple[HeadSpli
             new = {left * s.head_size if is_total else left for s, left in splits
                    if value == (s.heads * s.head_size if is_total else s.heads)}  # fmt: skip
             if len(new) == 1:
-                setattr(module, name, new.pop())
+                journal.set(module, name, new.pop())
 
 
-def apply_cuts(model: nn.Module, cuts: Cuts) -> None:
-    """Shrink ``model``'s modules and parameters as ``cuts`` says (the model is already baked)."""
+def apply_cuts(model: nn.Module, cuts: Cuts, journal: Journal) -> None:
+    """Shrink ``model``'s modules and parameters as ``cuts`` says (the model is already baked), noting in
+    ``journal`` what was replaced."""
     modules = dict(model.named_modules())
     for fqn in set(cuts.rows) | set(cuts.columns):
         module = modules[fqn]
-        if type_before_parametrizations(module) in (nn.Linear, nn.Conv2d):
-            _shrink_layer(fqn, module, cuts)
+        if layer_type(module) in (nn.Linear, nn.Conv2d):
+            _shrink_layer(fqn, module, cuts, journal)
     for fqn, channels in cuts.channels.items():
         norm = modules[fqn]
-        norm.num_features = _cut(norm, ["weight", "bias", "running_mean", "running_var"], 0, channels)
+        left = _cut(norm, ["weight", "bias", "running_mean", "running_var"], 0, channels, journal)
+        journal.set(norm, "num_features", left)
     for (parameter, dim), channels in cuts.params.items():
         owner, _, name = parameter.rpartition(".")
-        _cut(modules[owner], [name], dim, channels)
-    _set_head_counts(modules, cuts.heads)
+        _cut(modules[owner], [name], dim, channels, journal)
+    _set_head_counts(modules, cuts.heads, journal)

@@ -1,4 +1,4 @@
-"""Deep copies of a prepared model that are safe to strip: for capture and for the check on a copy.
+"""Deep copies of a prepared model that are safe to strip: to capture a model that carries masks or hooks.
 
 A deep copy of a parametrized module shares its parametrized *class* with the original, so
 ``remove_parametrizations`` on the copy deletes the original's ``weight`` property too. Copies here
@@ -12,45 +12,32 @@ import copy
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..bias import BiasHook, restore_bias
-from .masking import release_channel_hooks
+from ..bias import BiasHook
 
 
-def _plain(module: nn.Module, masked_values: bool) -> nn.Module:
-    """``module`` as an instance of its own class, each parametrized tensor its original or masked value."""
+def _plain(module: nn.Module) -> nn.Module:
+    """``module`` as an instance of its own class, each parametrized tensor its original."""
     cls = parametrize.type_before_parametrizations(module)
     plain = cls.__new__(cls)
     plain.__dict__.update(module.__dict__)
     plain._modules = {k: v for k, v in module._modules.items() if k != "parametrizations"}
     plain._parameters = dict(module._parameters)
     for name, parametrizations in module.parametrizations.items():
-        original = parametrizations.original
-        if masked_values:
-            original = nn.Parameter(getattr(module, name).detach().clone(), requires_grad=original.requires_grad)
-        plain._parameters[name] = original
+        plain._parameters[name] = parametrizations.original
     return plain
 
 
-def plain_copy(model: nn.Module, masked_values: bool) -> nn.Module:
-    """A deep copy of a prepared model with no parametrization, bias hook or channel hook left.
-
-    ``masked_values=False``: the weights as they were before masking (for capturing the structure);
-    ``True``: the masked model's weights, biases and BatchNorm channels baked in (it computes what the
-    masked model computes).
-    """
+def plain_copy(model: nn.Module) -> nn.Module:
+    """A deep copy of a prepared model with no parametrization, bias hook or channel hook left: the weights
+    as they were before masking (to capture the structure)."""
     clean = copy.deepcopy(model)
-    if masked_values:
-        release_channel_hooks(clean)
     for module in clean.modules():  # biases first: a swapped module would no longer be visited
-        if masked_values:
-            restore_bias(module)
-        else:
-            _unbias(module)
+        _unbias(module)
     for module in list(clean.modules()):
         for name, child in list(module._modules.items()):
             if child is not None and parametrize.is_parametrized(child):
-                module._modules[name] = _plain(child, masked_values)
-    return _plain(clean, masked_values) if parametrize.is_parametrized(clean) else clean
+                module._modules[name] = _plain(child)
+    return _plain(clean) if parametrize.is_parametrized(clean) else clean
 
 
 def _unbias(module: nn.Module) -> None:

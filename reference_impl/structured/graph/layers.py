@@ -12,11 +12,11 @@ from typing import ClassVar
 
 from torch import nn
 from torch.fx import Node
-from torch.nn.utils.parametrize import type_before_parametrizations
 
+from ..masks import layer_type
 from .capture import Captured
 from .spaces import Consumer, GroupedConv
-from .state import FlowState, shape_of
+from .state import FlowState, has_bias, shape_of
 from .tags import ChannelTag, Segment, Tag, Tags, with_zero
 
 
@@ -35,7 +35,7 @@ class LayerRules(FlowState):
         """The fqn of the ``kind`` module this node calls, or None (a functional call on some tensor)."""
         fqn = Captured.module_of(node)
         module = self.modules.get(fqn)
-        if module is None or type_before_parametrizations(module) is not kind:
+        if module is None or layer_type(module) is not kind:
             return None
         if self.captured.parameter_of(weight) is None:
             return None
@@ -78,8 +78,7 @@ class LayerRules(FlowState):
         if fqn not in self.masked:
             self.graph.unsafe(space, f"it is written by {fqn!r}, which is not being pruned")
             return space, False
-        module = self.modules[fqn]
-        zero = self.masked[fqn] or getattr(module, "bias", None) is None
+        zero = self.masked[fqn] or not has_bias(self.modules[fqn])
         if not zero:
             self.graph.unsafe(space, f"{fqn!r} has prune_bias=False: its masked rows still output their bias")
         return space, zero

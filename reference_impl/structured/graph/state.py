@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 from torch.fx import Node
+from torch.nn.utils import parametrize
 
 from .capture import Captured
 from .spaces import SpaceGraph
@@ -32,20 +33,40 @@ def op_name(target: object) -> str:
 
 
 def shape_of(value: object) -> tuple[int, ...] | None:
-    """The static shape export recorded for ``value`` (None for non-tensors)."""
+    """The static shape captured for ``value`` (None for non-tensors): export stores a fake tensor, the
+    recording its shape."""
     val = value.meta.get("val") if isinstance(value, Node) else None
-    return tuple(int(n) for n in val.shape) if isinstance(val, torch.Tensor) else None
+    if isinstance(val, torch.Tensor):
+        val = val.shape
+    return tuple(int(n) for n in val) if isinstance(val, torch.Size) else None
 
 
 def norm_dim(dim: int, ndim: int) -> int:
     return dim + ndim if dim < 0 else dim
 
 
+def own_parameters(module: nn.Module) -> list[torch.Tensor]:
+    """``module``'s own parameters as before ``prepare``: a parametrized tensor counts as its original
+    (held by ``module.parametrizations``), a bias moved aside as ``_bias`` as the bias."""
+    parameters = [p for p in module._parameters.values() if p is not None]
+    if parametrize.is_parametrized(module):
+        for parametrization in module.parametrizations.values():
+            parameters += [p for p in parametrization._parameters.values() if p is not None]
+    return parameters
+
+
+def has_bias(module: nn.Module) -> bool:
+    """Whether the Linear / Conv2d ``module`` adds a bias (moved aside to ``_bias`` by ``prepare`` or not)."""
+    return module._parameters.get("bias") is not None or module._parameters.get("_bias") is not None
+
+
 def _tied_modules(modules: Mapping[str, nn.Module]) -> set[str]:
     """Fqns of modules holding a parameter another module holds too (tied weights)."""
     holders: dict[int, set[str]] = {}
     for fqn, module in modules.items():
-        for parameter in module.parameters(recurse=False):
+        if isinstance(module, parametrize.ParametrizationList):  # its original counts as its module's, above
+            continue
+        for parameter in own_parameters(module):
             holders.setdefault(id(parameter), set()).add(fqn)
     return {fqn for fqns in holders.values() if len(fqns) > 1 for fqn in fqns}
 
