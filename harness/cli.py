@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES
+from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES, DEFAULT_THREADS
 
 from . import run_status
 from .atomic import write_text_atomic
@@ -156,6 +156,8 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
         options += [f"--perf-sizes={args.perf_sizes}"] if args.perf_sizes else []
         options += [f"--perf-rounds={args.perf_rounds}"] if args.perf_rounds is not None else []
         options += [f"--perf-min-time={args.perf_min_time}"] if args.perf_min_time is not None else []
+        options += [f"--perf-threads={args.perf_threads}"] if args.perf_threads else []
+        options += ["--perf-contention"] if args.perf_contention else []
         options += [f"--benchmark-json={raw}"]
         status = _pytest(options, report)
         if not raw.exists():
@@ -294,6 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--perf-min-time",
         type=float,
         help=f"seconds of timed work per perf case, in more rounds when they are short (default: {DEFAULT_MIN_TIME})",
+    )
+    run.add_argument(
+        "--perf-threads",
+        help=f"torch thread counts each perf case runs at: 1, default or both (default: {DEFAULT_THREADS})",
+    )
+    run.add_argument(
+        "--perf-contention",
+        action="store_true",
+        help="perf cases also at the default thread count with one CPU-bound process per core beside them",
     )
     run.add_argument(
         "--baseline",
