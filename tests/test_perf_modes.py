@@ -23,6 +23,7 @@ from prunebench.harness.cpu_load import CpuLoad, is_running
 from prunebench.harness.perf_modes import CONTENDED, DEFAULT_THREADS, MODES, ONE_THREAD, modes_for, running
 from prunebench.harness.results import load_results
 
+from .broken._leaky_cpu_load import LeakyCpuLoad
 from .conftest import environment_outside_xdist
 
 ROOT = Path(__file__).parent.parent
@@ -43,14 +44,30 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def test_the_load_spins_one_process_per_core_and_stops_with_its_block():
-    with CpuLoad() as load:
+def _spins_and_stops(load: CpuLoad) -> None:
+    """The check: inside the block every busy process burns CPU; after it none is left."""
+    with load:
         pids = load.pids
-        assert len(pids) == (os.cpu_count() or 1)
+        assert len(pids) == load.processes
         time.sleep(0.5)
         busy = [_cpu_seconds(pid) for pid in pids]
     assert all(seconds > 0.1 for seconds in busy), f"the busy processes barely ran: {busy} CPU seconds"
     assert not [pid for pid in pids if is_running(pid)], "the block ended but busy processes run on"
+
+
+def test_the_load_spins_one_process_per_core_and_stops_with_its_block():
+    load = CpuLoad()
+    assert load.processes == (os.cpu_count() or 1)
+    _spins_and_stops(load)
+
+
+def test_the_check_catches_a_load_that_leaves_its_processes():
+    leaky = LeakyCpuLoad(2)
+    try:
+        with pytest.raises(AssertionError, match="busy processes run on"):
+            _spins_and_stops(leaky)
+    finally:
+        leaky.really_stop()
 
 
 def test_the_load_stops_when_its_block_raises():

@@ -140,3 +140,29 @@ def test_readme_summary_script_prints_ratios_and_floors_from_one_file(tmp_path):
     assert "**0.050x**" in step_line and "| 10.0x |" in step_line and "| 0.50x |" in step_line, step_line
     (zoo_line,) = [line for line in lines if line.startswith("| resnet |")]
     assert "**3.000x**" in zoo_line, zoo_line
+
+
+def test_readme_summary_script_prints_each_ratio_per_mode(tmp_path):
+    """A run with modes: one row per case, its ratios at 1 thread / default threads / contended, worst rounds too."""
+
+    def case(backend: str, mode: str, operation: str, median: float, worst: float, **params) -> Case:
+        stats = {"min": median, "median": median, "max": worst, "iqr": 0.0, "mean": median, "rounds": 5}
+        moded = {**params, "mode": mode, "threads": 1 if mode == "1thread" else 2, "contention": mode == "contended"}
+        return Case(f"{operation}[{mode}]", backend, "cpu", operation, moded, stats, 2 << 20)
+
+    step = {"size": 1024, "pattern": "wn_1x4", "weight_bytes": 4 << 20}
+    timings = {"1thread": (0.04, 0.8), "threads": (0.03, 0.5), "contended": (0.05, 2.0)}
+    cases = []
+    for mode, (reference, torch_time) in timings.items():
+        cases.append(case("reference", mode, "step", reference, 2 * reference, **step))
+        cases.append(case("torch", mode, "step", torch_time, torch_time, **step))
+        cases.append(case("reference", mode, "floor", 0.004, 0.004, size=1024, pass_name="read"))
+    path = write_results(Results(kind="perf", environment={}, backends=[], cases=cases), tmp_path / "perf.json")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "perf_summary.py"
+    output = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=True)
+    lines = output.stdout.splitlines()
+    assert lines[0].startswith("Each cell with several values: 1 thread / default threads / default threads, every")
+    (step_line,) = [line for line in lines if line.startswith("| WN 1x4 `step` | 1024²")]
+    assert "| **0.050x** / **0.060x** / **0.025x** |" in step_line, step_line
+    assert "| 0.100x / 0.120x / 0.050x |" in step_line, step_line  # the worst rounds' ratio
+    assert "| 10.0x / 7.5x / 12.5x |" in step_line, step_line  # each mode over its own floor
