@@ -50,9 +50,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .tables import parse_baselines
 
     runs = _load_all(args.results)
-    preferred = parse_baselines(args.baseline)  # a table's fallback baselines: the plot takes the first
-    baseline = preferred[0] if preferred else sorted({case.backend for run in runs for case in run.cases})[0]
-    for path in plot_results(runs, args.output, baseline):
+    preferred = parse_baselines(args.baseline)  # fallbacks as in tables: each group against the first it has
+    baselines = preferred or sorted({case.backend for run in runs for case in run.cases})[:1]
+    for path in plot_results(runs, args.output, baselines):
         print(path)
     return 0
 
@@ -355,7 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="plot results files as PNGs")
     plot.add_argument("results", nargs="+")
     plot.add_argument("-o", "--output", required=True, help="directory for the PNGs")
-    plot.add_argument("--baseline", help="backend the speedups are taken against (default: the first)")
+    plot.add_argument(
+        "--baseline",
+        help="backend the speedups are taken against, or several in order of preference (torch,torch-pruning): "
+        "each group against the first it has (default: the first backend)",
+    )
     plot.set_defaults(handler=cmd_plot)
 
     merge = commands.add_parser("merge", help="combine results files from several machines into one")
