@@ -338,23 +338,37 @@ struct Tally {
   }
 };
 
-// Whether any of 8 code bytes is `code`: the classic has-zero-byte test on the word xor the code repeated.
-inline bool any_byte_is(uint64_t word, uint8_t code) {
-  const uint64_t x = word ^ (0x0101010101010101ull * code);
-  return ((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) != 0;
+// Bit j set where codes[j] == code, for 64 codes: one vector compare where the build has one.
+inline uint64_t code_mask64(const uint8_t* codes, uint8_t code) {
+#if defined(__AVX512BW__)
+  return _mm512_cmpeq_epi8_mask(_mm512_loadu_si512(codes), _mm512_set1_epi8(static_cast<char>(code)));
+#elif defined(__AVX2__)
+  const __m256i wanted = _mm256_set1_epi8(static_cast<char>(code));
+  const auto half = [&](const uint8_t* at) {
+    const __m256i loaded = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(at));
+    return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(loaded, wanted))));
+  };
+  return half(codes) | half(codes + 32) << 32;
+#else
+  uint64_t hits = 0;
+  for (int j = 0; j < 64; j += 8) {  // 8 codes a word: the has-zero-byte test on the word xor the code repeated
+    uint64_t word;
+    std::memcpy(&word, codes + j, sizeof word);
+    const uint64_t x = word ^ (0x0101010101010101ull * code);
+    if (((x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull) == 0) continue;
+    for (int k = 0; k < 8; ++k) hits |= static_cast<uint64_t>(codes[j + k] == code) << (j + k);
+  }
+  return hits;
+#endif
 }
 
-// Calls found(i) for each i in [0, n) with codes[i] == code, in order, scanning 8 codes a word.
+// Calls found(i) for each i in [0, n) with codes[i] == code, in order: 64 codes at a time into a bit mask,
+// then its set bits, so a sparse code costs no branch per code.
 template <typename Found>
-void each_with_code(const uint8_t* codes, int64_t n, uint8_t code, Found found) {
+void each_with_code(const uint8_t* __restrict codes, int64_t n, uint8_t code, Found found) {
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, codes + i, sizeof word);
-    if (!any_byte_is(word, code)) continue;
-    for (int64_t j = i; j < i + 8; ++j) {
-      if (codes[j] == code) found(j);
-    }
+  for (; i + 64 <= n; i += 64) {
+    for (uint64_t hits = code_mask64(codes + i, code); hits != 0; hits &= hits - 1) found(i + __builtin_ctzll(hits));
   }
   for (; i < n; ++i) {
     if (codes[i] == code) found(i);
@@ -441,6 +455,30 @@ inline int64_t position_with_code(const Problem& p, const uint8_t* codes, const 
   throw std::logic_error("fewer blocks of a code than counted");
 }
 
+// The rank-th lowest (key, position) of the pairs inside the bracket: the rank-th lowest key by nth_element over
+// the keys alone (half the bytes of the pairs), then, of the pairs of that key, the one that makes the rank,
+// by position (each chunk's pairs are in position order, and the chunks in order).
+inline Cut cut_inside(const std::vector<std::vector<uint64_t>>& pairs, int64_t inside, int64_t rank) {
+  std::vector<int32_t> keys;
+  keys.reserve(inside);
+  for (const auto& chunk_pairs : pairs) {
+    for (uint64_t pair : chunk_pairs) keys.push_back(static_cast<int32_t>(pair >> POSITION_BITS));
+  }
+  std::nth_element(keys.begin(), keys.begin() + (rank - 1), keys.end());
+  const int32_t key = keys[rank - 1];
+  int64_t below = 0;
+  for (int32_t other : keys) below += other < key;
+  int64_t tied = rank - below;  // of the pairs of this key, the first `tied` are among the k lowest
+  for (const auto& chunk_pairs : pairs) {
+    for (uint64_t pair : chunk_pairs) {
+      if (static_cast<int32_t>(pair >> POSITION_BITS) == key && --tied == 0) {
+        return {key, static_cast<int64_t>(pair & POSITION_MASK)};
+      }
+    }
+  }
+  throw std::logic_error("fewer pairs of the cut's key than counted");
+}
+
 // The cut from pass 1's tally, or false when the k-th lowest lies outside the bracket (or the tally overflowed).
 inline bool cut_from(const Problem& p, const Bracket& bracket, const uint8_t* codes, const Tally& tally, Cut* cut) {
   if (tally.overflow) return false;
@@ -454,12 +492,7 @@ inline bool cut_from(const Problem& p, const Bracket& bracket, const uint8_t* co
   int64_t inside = 0;
   for (const auto& pairs : tally.inside) inside += static_cast<int64_t>(pairs.size());
   if (rank <= inside) {
-    std::vector<uint64_t> pairs;  // a copy: pass 2 reads each chunk's pairs in position order
-    pairs.reserve(inside);
-    for (const auto& chunk_pairs : tally.inside) pairs.insert(pairs.end(), chunk_pairs.begin(), chunk_pairs.end());
-    std::nth_element(pairs.begin(), pairs.begin() + (rank - 1), pairs.end());
-    const uint64_t pair = pairs[rank - 1];
-    *cut = {static_cast<int32_t>(pair >> POSITION_BITS), static_cast<int64_t>(pair & POSITION_MASK)};
+    *cut = cut_inside(tally.inside, inside, rank);
     return true;
   }
   rank -= inside;
