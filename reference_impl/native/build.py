@@ -2,8 +2,8 @@
 
 A kernel is one C++ source with a C ABI (``extern "C"``), compiled by the system's C++ compiler into a
 shared library and loaded with ``ctypes``. Why not ``torch.utils.cpp_extension``: its headers (pybind11 and
-ATen) take ~30 s to compile on a 2-core machine, and the result is tied to one torch build; a plain C ABI
-over raw pointers compiles in seconds and serves every torch. The library is built for this CPU
+ATen) are most of such a build's time on a 2-core machine, and the result is tied to one torch build; a
+plain C ABI over raw pointers needs neither and serves every torch. The library is built for this CPU
 (``-march=native``), so the cache key holds the source, the flags, the compiler's version and the CPU's
 feature flags; it is written to a temporary file and renamed into place, so parallel processes (test
 workers) never load half a file, and later processes only load it.
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BUILD_TIMEOUT_S = 180.0
-"""Longest a build may take; past it the readable version runs (the build takes ~10 s on a busy 2-core VM)."""
+"""Longest a build may take; past it the readable version runs (~12 s of CPU time here, 45 s wall on a busy VM)."""
 FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fPIC", "-shared", "-std=c++17", "-pthread")
 """``-ffp-contract=off``: a fused multiply-add would round differently from torch's separate operations."""
 ENABLED_ENV = "PRUNEBENCH_NATIVE"

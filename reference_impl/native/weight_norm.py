@@ -28,7 +28,7 @@ KERNEL = KernelSource(
     name="weight_norm_step",
     path=Path(__file__).with_name("weight_norm_step.cpp"),
     abi_symbol="weight_norm_mask_abi_version",
-    abi_version=1,
+    abi_version=2,
 )
 DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
 MAX_BLOCK_ELEMENTS = 64
@@ -42,7 +42,7 @@ ELEMENTS_PER_THREAD = 1 << 18
 worth waking a thread for."""
 OK, BAD_ARGUMENT, FAILED, DECLINED = 0, 1, 2, 3
 _ARGUMENTS = (
-    [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+    [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
     + [ctypes.c_int64] * 6
     + [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 )
@@ -109,9 +109,12 @@ def native_weight_norm_mask(
     kernel = _kernel()
     if kernel is None:
         return False
+    # the kernel's one weight-sized buffer (a byte per block), from torch's allocator: memory measurements see it
+    codes = torch.empty(blocks if count < blocks else 0, dtype=torch.uint8, device=weight.device)
     status = kernel(
         weight.data_ptr(),
         mask.data_ptr(),
+        codes.data_ptr() if codes.numel() else None,
         DTYPE_CODES[weight.dtype],
         rows,
         cols,

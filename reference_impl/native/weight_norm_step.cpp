@@ -33,7 +33,6 @@
 #include <cstring>
 #include <exception>
 #include <functional>
-#include <memory>
 #include <stdexcept>
 #include <thread>
 #include <utility>
@@ -139,6 +138,7 @@ inline int32_t key_of(float score) {
 struct Problem {
   const void* weight;
   void* mask;
+  uint8_t* codes;  // one byte per block, the caller's (so its allocator sees the step's largest buffer)
   int64_t rows, cols, block_rows, block_cols;
   int64_t grid_cols, blocks, block_size;
   int64_t zeros_per_block, count;
@@ -182,6 +182,19 @@ struct Scorer {
   explicit Scorer(const Problem& problem)
       : p(problem), weight(static_cast<const T*>(problem.weight)), mask(static_cast<const T*>(problem.mask)) {}
 
+  // the score of an element of magnitude |w| = `size` under mask entry `entry`: 0 where the mask zeroes it
+  static float score(float size, T entry) { return S::keeps(entry) ? (N == 2 ? size * size : size) : 0.0f; }
+
+  // the key of a block's mean, summed as F.avg_pool2d sums it: element by element in row-major order, divided once
+  template <int64_t SIZE>
+  static int32_t mean_key(const float* scores, int64_t size) {
+    const int64_t n = SIZE > 0 ? SIZE : size;
+    if (n == 1) return key_of(scores[0]);
+    float total = scores[0] + scores[1];
+    for (int64_t j = 2; j < n; ++j) total += scores[j];
+    return key_of(total / static_cast<float>(n));
+  }
+
   // scores of the elements of blocks [first, first + n), block after block, each in row-major order
   void element_scores(int64_t first, int64_t n, float* __restrict out) const {
     const int64_t size = n * p.block_size;
@@ -189,17 +202,13 @@ struct Scorer {
       const int64_t start = first * p.block_cols;
       magnitudes<W>(weight + start, size, out);
       const T* __restrict m = mask + start;
-      for (int64_t i = 0; i < size; ++i) {
-        const float value = N == 2 ? out[i] * out[i] : out[i];
-        out[i] = S::keeps(m[i]) ? value : 0.0f;
-      }
+      for (int64_t i = 0; i < size; ++i) out[i] = score(out[i], m[i]);
       return;
     }
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t j = 0; j < p.block_size; ++j) {
         const int64_t at = p.element(first + b, j);
-        const float value = S::magnitude(weight[at]);
-        out[b * p.block_size + j] = S::keeps(mask[at]) ? (N == 2 ? value * value : value) : 0.0f;
+        out[b * p.block_size + j] = score(S::magnitude(weight[at]), mask[at]);
       }
     }
   }
@@ -212,26 +221,14 @@ struct Scorer {
     const T* __restrict w = weight + start;
     const T* __restrict m = mask + start;
     auto keyed = [&](auto magnitude) {
-      if constexpr (BC == 1) {
-        for (int64_t i = 0; i < n; ++i) {
-          const float size = magnitude(i);
-          emit(i, key_of(S::keeps(m[i]) ? (N == 2 ? size * size : size) : 0.0f));
-        }
+      if constexpr (BC == 1) {  // no array of one: GCC vectorizes this loop only without it
+        for (int64_t i = 0; i < n; ++i) emit(i, key_of(score(magnitude(i), m[i])));
         return;
       }
       for (int64_t i = 0; i < n; ++i) {
         float scores[BC];
-        for (int64_t j = 0; j < BC; ++j) {
-          const float size = magnitude(BC * i + j);
-          scores[j] = S::keeps(m[BC * i + j]) ? (N == 2 ? size * size : size) : 0.0f;
-        }
-        if constexpr (BC == 1) {
-          emit(i, key_of(scores[0]));
-        } else {
-          float total = scores[0] + scores[1];
-          for (int64_t j = 2; j < BC; ++j) total += scores[j];
-          emit(i, key_of(total / static_cast<float>(BC)));
-        }
+        for (int64_t j = 0; j < BC; ++j) scores[j] = score(magnitude(BC * i + j), m[BC * i + j]);
+        emit(i, mean_key<BC>(scores, BC));
       }
     };
     if constexpr (CONVERTS_FIRST) {
@@ -246,23 +243,8 @@ struct Scorer {
   void block_keys(int64_t first, int64_t n, int32_t* __restrict keys, float* __restrict scores) const {
     element_scores(first, n, scores);
     const int64_t size = p.block_size;
-    if (size == 1) {
-      for (int64_t b = 0; b < n; ++b) keys[b] = key_of(scores[b]);
-    } else if (size == 4) {
-      for (int64_t b = 0; b < n; ++b) {
-        const float* s = scores + 4 * b;
-        float total = s[0] + s[1];
-        total += s[2];
-        total += s[3];
-        keys[b] = key_of(total / 4.0f);
-      }
-    } else {
-      for (int64_t b = 0; b < n; ++b) {
-        const float* s = scores + size * b;
-        float total = s[0] + s[1];
-        for (int64_t j = 2; j < size; ++j) total += s[j];
-        keys[b] = key_of(total / static_cast<float>(size));
-      }
+    for (int64_t b = 0; b < n; ++b) {
+      keys[b] = size == 1 ? key_of(scores[b]) : size == 4 ? mean_key<4>(scores + 4 * b, 4) : mean_key<0>(scores + size * b, size);
     }
   }
 };
@@ -728,13 +710,12 @@ void run(const Problem& p) {
     for_each_chunk(p, scratches, [&](int64_t chunk, Scratch& scratch) { writer.all_chosen(chunk, scratch); });
     return;
   }
-  std::unique_ptr<uint8_t[]> codes(new uint8_t[p.blocks]);
   Bracket bracket;
   Tally tally(p.chunks());
-  const Cut cut = find_cut<W, N>(p, scratches, codes.get(), &bracket, &tally);
+  const Cut cut = find_cut<W, N>(p, scratches, p.codes, &bracket, &tally);
   const Verdicts verdicts = verdicts_for(bracket, cut);
   for_each_chunk(p, scratches, [&](int64_t chunk, Scratch& scratch) {  // allocates nothing: it writes the mask
-    writer.by_codes(chunk, codes.get(), tally.inside[chunk], verdicts, cut, scratch);
+    writer.by_codes(chunk, p.codes, tally.inside[chunk], verdicts, cut, scratch);
   });
 }
 
@@ -764,7 +745,7 @@ extern "C" {
 // Return codes of weight_norm_mask.
 enum { OK = 0, BAD_ARGUMENT = 1, FAILED = 2, DECLINED = 3 };
 
-int weight_norm_mask_abi_version() { return 1; }
+int weight_norm_mask_abi_version() { return 2; }
 
 // How many cuts, in this process, were found by the exact histogram search after the sampled bracket missed.
 int64_t weight_norm_mask_exact_searches() { return exact_searches.load(); }
@@ -772,9 +753,10 @@ int64_t weight_norm_mask_exact_searches() { return exact_searches.load(); }
 // Writes the keep-mask (1 kept, 0 zeroed) of a contiguous rows x cols weight of `dtype` into its contiguous
 // mask of the same dtype, in place. The sides must be whole numbers of blocks of at most 64 elements;
 // 0 < count <= blocks and 0 < zeros_per_block, but not count == blocks with whole blocks zeroed (a fill).
-int weight_norm_mask(const void* weight, void* mask, int dtype, int64_t rows, int64_t cols, int64_t block_rows,
-                     int64_t block_cols, int64_t zeros_per_block, int64_t count, int norm, int threads,
-                     int64_t chunk_elements, int64_t sample_size) {
+// `codes` holds a byte per block (scratch), unless count == blocks (then it may be null).
+int weight_norm_mask(const void* weight, void* mask, uint8_t* codes, int dtype, int64_t rows, int64_t cols,
+                     int64_t block_rows, int64_t block_cols, int64_t zeros_per_block, int64_t count, int norm,
+                     int threads, int64_t chunk_elements, int64_t sample_size) {
   if (rows <= 0 || cols <= 0 || block_rows <= 0 || block_cols <= 0 || rows % block_rows || cols % block_cols ||
       block_rows * block_cols > MAX_BLOCK || (norm != 1 && norm != 2) || threads < 1 || chunk_elements < 1 ||
       sample_size < 1 || (dtype != F32 && dtype != F16 && dtype != BF16)) {
@@ -783,6 +765,7 @@ int weight_norm_mask(const void* weight, void* mask, int dtype, int64_t rows, in
   Problem p{};
   p.weight = weight;
   p.mask = mask;
+  p.codes = codes;
   p.rows = rows;
   p.cols = cols;
   p.block_rows = block_rows;
@@ -796,7 +779,7 @@ int weight_norm_mask(const void* weight, void* mask, int dtype, int64_t rows, in
   p.chunk_blocks = std::max<int64_t>(1, chunk_elements / p.block_size);
   p.sample_size = sample_size;
   if (count < 1 || count > p.blocks || zeros_per_block < 1 || p.blocks >= (int64_t{1} << POSITION_BITS) ||
-      (count == p.blocks && p.whole_blocks())) {
+      (count == p.blocks && p.whole_blocks()) || (count < p.blocks && codes == nullptr)) {
     return BAD_ARGUMENT;
   }
   if (flushes_denormals()) return DECLINED;
