@@ -1,11 +1,11 @@
 """Whether two runs' numbers can be compared: the same hardware and software, and quiet machines.
 
-One rule for every reader of results: ``compare`` warns about differences in ``HARDWARE_KEYS``,
-``SOFTWARE_KEYS`` and ``RUN_KEYS`` (a ratio across CPUs, torch builds or default thread counts measures the
-machines, not the code), ``merge``
-about ``SOFTWARE_KEYS`` only (different machines are what it is for), and tables and ``compare`` about
-any run measured on a busy machine (``harness.environment.MachineLoad.busy_reasons``). A merged file
-holds one environment per machine under ``merged_from``; each is looked at.
+One rule for every reader of results: ``compare`` warns about differences in ``HARDWARE_KEYS``, ``SOFTWARE_KEYS``
+and ``RUN_KEYS`` (a ratio across CPUs, torch builds or default thread counts measures the machines, not the code),
+``merge`` about ``SOFTWARE_KEYS`` only (different machines are what it is for), and tables and ``compare`` about any
+run measured on a busy machine (``harness.environment.MachineLoad.busy_reasons``). A merged file holds one
+environment per machine under ``merged_from``; each is looked at.
+
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
 """Regression comparison of perf results files: which cases got slower or bigger beyond a threshold.
 
-Cases match by id, which names the perf mode (``harness.perf_modes``: 1 thread, default threads, busy cores),
-so a case is only ever judged against the same case in the same mode. Noise-aware in the ways a two-file
-comparison can be: it compares medians (not means, which one outlier moves), shows the worst rounds' ratio
-beside them (the tail under contention; never judged) and calls a case slower only when its fastest round is
-slower too (noise only adds
-time: stalled rounds, in either run or in a yardstick, move a median and leave the fastest round
-where it was, while a slowdown in the code moves both); it reports how many rounds each median rests
-on, flags a case whose baseline has fewer than ``MIN_ROUNDS`` rounds as weak evidence, lets peak
-memory move within ``MEMORY_NOISE`` before calling it a regression, and warns
-(``harness.comparability``) when the two runs come from different CPUs or torch builds or from a busy
-machine, where a ratio measures the machines rather than the code.
+Cases match by id, which names the perf mode (``harness.perf_modes``: 1 thread, default threads, busy cores), so a
+case is only ever judged against the same case in the same mode. Noise-aware in the ways a two-file comparison can
+be: it compares medians (not means, which one outlier moves), shows the worst rounds' ratio beside them (the tail
+under contention; never judged) and calls a case slower only when its fastest round is slower too (noise only adds
+time: stalled rounds, in either run or in a yardstick, move a median and leave the fastest round where it was, while
+a slowdown in the code moves both); it reports how many rounds each median rests on, flags a case whose baseline has
+fewer than ``MIN_ROUNDS`` rounds as weak evidence, lets peak memory move within ``MEMORY_NOISE`` before calling it a
+regression, and warns (``harness.comparability``) when the two runs come from different CPUs or torch builds or from
+a busy machine, where a ratio measures the machines rather than the code.
 
 On a shared machine the whole run drifts: two runs of the same code, hours apart, can differ well
 beyond any useful threshold, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
