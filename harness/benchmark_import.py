@@ -53,7 +53,7 @@ def _case(benchmark: dict[str, Any], source: str) -> Case:
         device=info["device"],
         operation=info["operation"],
         params=dict(info.get("params", {})),
-        stats={key: stats[key] for key in ("min", "median", "iqr", "mean", "rounds")},
+        stats={key: stats[key] for key in ("min", "median", "max", "iqr", "mean", "rounds") if key in stats},
         peak_memory_bytes=info.get("peak_memory_bytes"),
         memory_method=info.get("memory_method"),
         extra=extra,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES
+from prunebench.suites.perf.conftest import DEFAULT_MIN_TIME, DEFAULT_ROUNDS, DEFAULT_SIZES, DEFAULT_THREADS
 from prunebench.suites.quality.command import add_arguments as add_quality_arguments
 
 from . import run_status
@@ -59,9 +59,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from .tables import parse_baselines
 
     runs = _load_all(args.results)
-    preferred = parse_baselines(args.baseline)  # a table's fallback baselines: the plot takes the first
-    baseline = preferred[0] if preferred else sorted({case.backend for run in runs for case in run.cases})[0]
-    for path in plot_results(runs, args.output, baseline):
+    preferred = parse_baselines(args.baseline)  # fallbacks as in tables: each group against the first it has
+    baselines = preferred or sorted({case.backend for run in runs for case in run.cases})[:1]
+    for path in plot_results(runs, args.output, baselines):
         print(path)
     return 0
 
@@ -165,6 +165,8 @@ def _run_perf(args: argparse.Namespace, report: Path) -> int:
         options += [f"--perf-sizes={args.perf_sizes}"] if args.perf_sizes else []
         options += [f"--perf-rounds={args.perf_rounds}"] if args.perf_rounds is not None else []
         options += [f"--perf-min-time={args.perf_min_time}"] if args.perf_min_time is not None else []
+        options += [f"--perf-threads={args.perf_threads}"] if args.perf_threads else []
+        options += ["--perf-contention"] if args.perf_contention else []
         options += [f"--benchmark-json={raw}"]
         status = _pytest(options, report)
         if not raw.exists():
@@ -338,6 +340,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"seconds of timed work per perf case, in more rounds when they are short (default: {DEFAULT_MIN_TIME})",
     )
     run.add_argument(
+        "--perf-threads",
+        help=f"torch thread counts each perf case runs at: 1, default or both (default: {DEFAULT_THREADS})",
+    )
+    run.add_argument(
+        "--perf-contention",
+        action="store_true",
+        help="perf cases also at the default thread count with one CPU-bound process per core beside them",
+    )
+    run.add_argument(
         "--baseline",
         help="baseline backend of the perf table's ratios; several comma-separated (torch,torch-pruning): each "
         "row against the first of them it has",
@@ -400,7 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="plot results files as PNGs")
     plot.add_argument("results", nargs="+")
     plot.add_argument("-o", "--output", required=True, help="directory for the PNGs")
-    plot.add_argument("--baseline", help="backend the speedups are taken against (default: the first)")
+    plot.add_argument(
+        "--baseline",
+        help="backend the speedups are taken against, or several in order of preference (torch,torch-pruning): "
+        "each group against the first it has (default: the first backend)",
+    )
     plot.set_defaults(handler=cmd_plot)
 
     merge = commands.add_parser("merge", help="combine results files from several machines into one")

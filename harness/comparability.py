@@ -1,10 +1,11 @@
 """Whether two runs' numbers can be compared: the same hardware and software, and quiet machines.
 
-One rule for every reader of results: ``compare`` warns about differences in ``HARDWARE_KEYS`` and
-``SOFTWARE_KEYS`` (a ratio across CPUs or torch builds measures the machines, not the code), ``merge``
-about ``SOFTWARE_KEYS`` only (different machines are what it is for), and tables and ``compare`` about
-any run measured on a busy machine (``harness.environment.MachineLoad.busy_reasons``). A merged file
-holds one environment per machine under ``merged_from``; each is looked at.
+One rule for every reader of results: ``compare`` warns about differences in ``HARDWARE_KEYS``, ``SOFTWARE_KEYS``
+and ``RUN_KEYS`` (a ratio across CPUs, torch builds or default thread counts measures the machines, not the code),
+``merge`` about ``SOFTWARE_KEYS`` only (different machines are what it is for), and tables and ``compare`` about any
+run measured on a busy machine (``harness.environment.MachineLoad.busy_reasons``). A merged file holds one
+environment per machine under ``merged_from``; each is looked at.
+
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .results import Results
 HARDWARE_KEYS = ("cpu_model", "cpu_count", "gpu_name")
 SOFTWARE_KEYS = ("torch", "torch_git", "python")
 """``torch`` is the version with its build suffix (``2.13.0+cpu``); ``torch_git`` tells two builds of it apart."""
+RUN_KEYS = ("torch_threads",)
+"""torch's default thread count: the ``threads`` mode's cases ran at it, so two runs' differ when it does."""
 
 
 def machine_environments(run: Results) -> list[tuple[str, dict[str, Any]]]:

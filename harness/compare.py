@@ -1,13 +1,14 @@
 """Regression comparison of perf results files: which cases got slower or bigger beyond a threshold.
 
-Noise-aware in the ways a two-file comparison can be: it compares medians (not means, which one
-outlier moves) and calls a case slower only when its fastest round is slower too (noise only adds
-time: stalled rounds, in either run or in a yardstick, move a median and leave the fastest round
-where it was, while a slowdown in the code moves both); it reports how many rounds each median rests
-on, flags a case whose baseline has fewer than ``MIN_ROUNDS`` rounds as weak evidence, lets peak
-memory move within ``MEMORY_NOISE`` before calling it a regression, and warns
-(``harness.comparability``) when the two runs come from different CPUs or torch builds or from a busy
-machine, where a ratio measures the machines rather than the code.
+Cases match by id, which names the perf mode (``harness.perf_modes``: 1 thread, default threads, busy cores), so a
+case is only ever judged against the same case in the same mode. Noise-aware in the ways a two-file comparison can
+be: it compares medians (not means, which one outlier moves), shows the worst rounds' ratio beside them (the tail
+under contention; never judged) and calls a case slower only when its fastest round is slower too (noise only adds
+time: stalled rounds, in either run or in a yardstick, move a median and leave the fastest round where it was, while
+a slowdown in the code moves both); it reports how many rounds each median rests on, flags a case whose baseline has
+fewer than ``MIN_ROUNDS`` rounds as weak evidence, lets peak memory move within ``MEMORY_NOISE`` before calling it a
+regression, and warns (``harness.comparability``) when the two runs come from different CPUs or torch builds or from
+a busy machine, where a ratio measures the machines rather than the code.
 
 On a shared machine the whole run drifts: two runs of the same code, hours apart, can differ well
 beyond any useful threshold, every backend alike. ``relative_to`` (``--relative-to=torch``) judges each
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from .comparability import HARDWARE_KEYS, SOFTWARE_KEYS, busy_warnings, differences
+from .comparability import HARDWARE_KEYS, RUN_KEYS, SOFTWARE_KEYS, busy_warnings, differences
 from .errors import UsageError
 from .floors import FLOOR_OPERATION
 from .results import Case, Results, ResultsError
@@ -121,6 +122,13 @@ class Change:
                 return float("inf")
             new, base = new / new_yardstick, base / base_yardstick
         return new / base if base > 0 else float("inf")
+
+    @property
+    def worst_ratio(self) -> float | None:
+        """The same ratio of the worst rounds (``stats["max"]``), shown, never judged: the tail a busy machine
+        stretches; None when a run did not record it."""
+        cases = [self.new, self.base, *([self.new_yardstick, self.base_yardstick] if self.relative else [])]
+        return self._ratio("max") if all(case is not None and case.worst is not None for case in cases) else None
 
     @property
     def memory_ratio(self) -> float | None:
@@ -250,12 +258,14 @@ class Comparison:
         for case in sorted(self.changes, key=lambda c: -c.time_ratio):
             times = " / ".join(f"{change.time_ratio:.3g}x" for change in case.changes)
             fastest = " / ".join(f"{change.fastest_ratio:.3g}x" for change in case.changes)
+            worst = " / ".join(_times(change.worst_ratio) for change in case.changes)
             memories = [change.memory_ratio for change in case.changes]
             memory = " / ".join(f"{ratio:.3g}x" if ratio is not None else "-" for ratio in memories)
             base_rounds = case.changes[0].base.stats["rounds"]
             rounds = f"{base_rounds}/" + ",".join(str(change.new.stats["rounds"]) for change in case.changes)
             weak = " (few rounds)" if base_rounds < MIN_ROUNDS else ""
-            line = [*(_flat(part) for part in case.key), times, fastest, memory, rounds + weak, self._verdict(case)]
+            line = [*(_flat(part) for part in case.key), times, fastest, worst, memory, rounds + weak]
+            line.append(self._verdict(case))
             if self.relative_to is not None:
                 measured = [
                     f"vs {_flat(self.relative_to)}" if change.relative else "absolute" for change in case.changes
@@ -272,6 +282,7 @@ class Comparison:
             "device",
             f"median time new/base{each}",
             "fastest round new/base",
+            "worst round new/base",
             "peak mem new/base",
             "rounds base/new",
             "verdict",
@@ -313,6 +324,10 @@ class Comparison:
         ]
 
 
+def _times(ratio: float | None) -> str:
+    return f"{ratio:.3g}x" if ratio is not None else "-"
+
+
 def _flat(text: str) -> str:
     """A backend's name or a case id on one line of terminal output: no newline can forge a verdict line."""
     return " ".join(text.split())
@@ -321,7 +336,7 @@ def _flat(text: str) -> str:
 def comparability_warnings(base: Results, news: Sequence[Results]) -> list[str]:
     """Why the runs' ratios may measure the machines rather than the code, or reruns not the same code."""
     named = _named_runs(base, news)
-    lines = differences(named, HARDWARE_KEYS + SOFTWARE_KEYS)
+    lines = differences(named, HARDWARE_KEYS + SOFTWARE_KEYS + RUN_KEYS)
     if len(news) > 1:
         lines += [
             f"{line} (the new runs are judged as reruns of one code: a regression must show in each)"

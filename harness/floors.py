@@ -19,18 +19,19 @@ FLOOR_PASS_OF = {"step": "read", "squash_mask": "multiply"}
 DEFAULT_DTYPE = "float32"
 """The dtype of a case that names none (the suites' float32 cases carry no dtype parameter)."""
 
-FloorKey = tuple[str, str, int, str, str]
+FloorKey = tuple[str, str, int, str, str, str | None]
 
 
 def _key(case: Case, pass_name: str) -> FloorKey | None:
+    """(backend, device, size, dtype, pass, perf mode): an operation's floor ran in the same column and mode."""
     size = case.params.get("size")
     if not isinstance(size, int):
         return None
-    return (case.backend, case.device, size, str(case.params.get("dtype", DEFAULT_DTYPE)), pass_name)
+    return (case.backend, case.device, size, str(case.params.get("dtype", DEFAULT_DTYPE)), pass_name, case.mode)
 
 
 def floor_cases(cases: Iterable[Case]) -> dict[FloorKey, Case]:
-    """The floor cases among ``cases``, by (backend, device, size, dtype, pass)."""
+    """The floor cases among ``cases``, by (backend, device, size, dtype, pass, mode)."""
     floors: dict[FloorKey, Case] = {}
     for case in cases:
         pass_name = case.params.get("pass_name")
@@ -41,7 +42,7 @@ def floor_cases(cases: Iterable[Case]) -> dict[FloorKey, Case]:
 
 
 def floor_of(case: Case, floors: dict[FloorKey, Case]) -> Case | None:
-    """The floor ``case`` is measured against, from the same backend column; None if it has none."""
+    """The floor ``case`` is measured against, from the same backend column and perf mode; None if it has none."""
     pass_name = FLOOR_PASS_OF.get(case.operation)
     key = _key(case, pass_name) if pass_name else None
     return floors.get(key) if key else None

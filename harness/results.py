@@ -5,7 +5,7 @@ A file holds the environment it was measured in, the backends measured, and one 
     {"schema": "prunebench-results", "schema_version": 1, "kind": "perf",
      "created": "...", "environment": {...}, "backends": [{"name", "version", "source"}],
      "cases": [{"id", "backend", "device", "operation", "params": {...},
-                "stats": {"min", "median", "iqr", "mean", "rounds"},   # seconds
+                "stats": {"min", "median", "max", "iqr", "mean", "rounds"},   # seconds; max optional
                 "peak_memory_bytes": int | null, "memory_method": str | null, "extra": {...}}]}
 
 Files are plain JSON (never pickles), so reading one cannot run code. Reading validates the whole
@@ -60,6 +60,17 @@ class Case:
     @property
     def median(self) -> float:
         return float(self.stats["median"])
+
+    @property
+    def worst(self) -> float | None:
+        """The slowest timed round (None in files from before it was recorded): the tail a busy machine stretches."""
+        return float(self.stats["max"]) if "max" in self.stats else None
+
+    @property
+    def mode(self) -> str | None:
+        """The perf mode it ran in (``harness.perf_modes``); None in files from before modes."""
+        mode = self.params.get("mode")
+        return str(mode) if mode is not None else None
 
 
 @dataclass

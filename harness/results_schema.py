@@ -74,8 +74,15 @@ CASE_RULES = (
 )
 STAT_RULES = (
     *(Rule(name, _non_negative, "a finite number >= 0 (seconds)") for name in ("min", "median", "iqr", "mean")),
+    Rule("max", _non_negative, "a finite number >= 0 (seconds, the worst round)", required=False),
     Rule("rounds", lambda v: _is_count(v) and v >= 1, "an integer >= 1"),
 )
+MODE_RULES = (
+    Rule("mode", _text, "a perf mode's name (1thread, threads, contended)"),
+    Rule("threads", lambda v: _is_count(v) and v >= 1, "an integer >= 1 (torch's thread count in the case)"),
+    Rule("contention", lambda v: isinstance(v, bool), "true or false (busy processes ran beside the case)"),
+)
+"""A case's mode (``harness.perf_modes``): absent from files older than modes, all three or none of them."""
 LOAD_RULES = (
     Rule("cpu_count", lambda v: _is_count(v) and v >= 1, "an integer >= 1"),
     Rule("load_average_start", _optional(_load_triple), "3 finite numbers >= 0 (1, 5, 15 min) or null"),
@@ -169,11 +176,19 @@ def _check_case(case: object, index: int, path: str) -> tuple[str, str, str]:
     label = case_label(index, case)
     _check(case, CASE_RULES, f"{label}: ", path)
     _check(case["stats"], STAT_RULES, f"{label}: stats.", path)
-    if case["stats"]["min"] > case["stats"]["median"]:
+    stats = case["stats"]
+    if stats["min"] > stats["median"]:
         raise ResultsError(
-            f"{path}: {label}: stats.min {shown(case['stats']['min'])} is above stats.median "
-            f"{shown(case['stats']['median'])}, expected min <= median"
+            f"{path}: {label}: stats.min {shown(stats['min'])} is above stats.median "
+            f"{shown(stats['median'])}, expected min <= median"
         )
+    if "max" in stats and stats["max"] < stats["median"]:
+        raise ResultsError(
+            f"{path}: {label}: stats.max {shown(stats['max'])} is below stats.median "
+            f"{shown(stats['median'])}, expected max >= median (the worst round)"
+        )
+    if any(rule.name in case["params"] for rule in MODE_RULES):
+        _check(case["params"], MODE_RULES, f"{label}: params.", path)
     return (case["id"], case["backend"], case["device"])
 
 

@@ -1,6 +1,7 @@
 """Result tables: cases as rows, backends (or devices) as columns, ratios against a baseline column.
 
-Cells show the median time and the peak memory; each non-baseline column gets a ratio column
+Cells show the median time, the worst round (when the run recorded it: a busy machine stretches the tail,
+not the median) and the peak memory; each non-baseline column gets a ratio column
 (``time / baseline time``: below 1 is faster than the baseline). When the run measured bandwidth
 floors (``harness.floors``), every column also gets ``/ floor``: its time as a multiple of one plain
 pass over the same weight, timed in that column (a ``step`` against one read, ``squash_mask``
@@ -14,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tabulate import tabulate
 
@@ -70,29 +72,42 @@ def table_rows(
         cells.setdefault(_row_key(case, pivot), {})[getattr(case, pivot)] = case
     floors = floor_cases(cases)
     with_floors = any(times_floor(case, floors) is not None for case in cases)
+    shown = Shown(with_floors, any(case.worst is not None for case in cases))
     columns = sorted({column for row in cells.values() for column in row})
     preferred = parse_baselines(baseline) or columns[:1]
     missing = [name for name in preferred if name not in columns]
     if missing or not all(preferred):
         raise UsageError(f"baseline {baseline!r} is not among the {pivot}s in these results: {columns}")
     if len(preferred) > 1:
-        return _rows_with_row_baselines(cells, columns, preferred, floors, with_floors, pivot)
+        return _rows_with_row_baselines(cells, columns, preferred, floors, shown, pivot)
     baseline = preferred[0] if preferred else None
     others = [column for column in columns if column != baseline]
-    headers = ["case", "device" if pivot == "backend" else "backend", f"{baseline} time", f"{baseline} peak mem"]
-    headers += [f"{baseline} / floor"] if with_floors else []
+    headers = ["case", "device" if pivot == "backend" else "backend", *shown.headers(str(baseline), None)]
     for column in others:
-        headers += [f"{column} time", f"{column} peak mem", f"{column} / {baseline}"]
-        headers += [f"{column} / floor"] if with_floors else []
+        headers += shown.headers(column, f"{column} / {baseline}")
     rows = []
     for (case_id, other), row in sorted(cells.items()):
         base = row.get(baseline)
-        line = [case_id, other, *_column_cells(base, None, floors, with_floors)]
+        line = [case_id, other, *_column_cells(base, None, floors, shown)]
         for column in others:
             case = row.get(column)
-            line += _column_cells(case, _ratio(median_ratio(case, base)), floors, with_floors)
+            line += _column_cells(case, _ratio(median_ratio(case, base)), floors, shown)
         rows.append(line)
     return headers, rows
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Optional cells of each column: ``/ floor`` when the run measured floors, the worst round when it was recorded."""
+
+    floors: bool
+    worst: bool
+
+    def headers(self, column: str, ratio: str | None) -> list[str]:
+        """``column``'s headers: time, worst round, peak memory, the ratio (unless None), ``/ floor``."""
+        headers = [f"{column} time", *([f"{column} worst"] if self.worst else []), f"{column} peak mem"]
+        headers += [ratio] if ratio is not None else []
+        return headers + ([f"{column} / floor"] if self.floors else [])
 
 
 def _rows_with_row_baselines(
@@ -100,14 +115,13 @@ def _rows_with_row_baselines(
     columns: list[str],
     preferred: list[str],
     floors: dict[FloorKey, Case],
-    with_floors: bool,
+    shown: Shown,
     pivot: str,
 ) -> tuple[list[str], list[list[str]]]:
     """Every column with a ``/ baseline`` ratio against the row's own baseline (the first of ``preferred`` in it)."""
     headers = ["case", "device" if pivot == "backend" else "backend", "baseline"]
     for column in columns:
-        headers += [f"{column} time", f"{column} peak mem", f"{column} / baseline"]
-        headers += [f"{column} / floor"] if with_floors else []
+        headers += shown.headers(column, f"{column} / baseline")
     rows = []
     for (case_id, other), row in sorted(cells.items()):
         name = next((candidate for candidate in preferred if candidate in row), None)
@@ -116,16 +130,18 @@ def _rows_with_row_baselines(
         for column in columns:
             case = row.get(column)
             ratio = "-" if column == name else _ratio(median_ratio(case, base))
-            line += _column_cells(case, ratio, floors, with_floors)
+            line += _column_cells(case, ratio, floors, shown)
         rows.append(line)
     return headers, rows
 
 
-def _column_cells(case: Case | None, ratio: str | None, floors: dict[FloorKey, Case], with_floors: bool) -> list[str]:
-    """One column's cells of a row: time, peak memory, the ratio cell unless None, and ``/ floor`` if shown."""
-    cells = [_time(case), format_bytes(case.peak_memory_bytes) if case else "-"]
+def _column_cells(case: Case | None, ratio: str | None, floors: dict[FloorKey, Case], shown: Shown) -> list[str]:
+    """One column's cells of a row, as ``Shown.headers`` names them."""
+    cells = [_time(case)]
+    cells += [format_seconds(case.worst) if case and case.worst is not None else "-"] if shown.worst else []
+    cells += [format_bytes(case.peak_memory_bytes) if case else "-"]
     cells += [ratio] if ratio is not None else []
-    cells += [_ratio(times_floor(case, floors))] if with_floors else []
+    cells += [_ratio(times_floor(case, floors))] if shown.floors else []
     return cells
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from .base_sparsifier import BaseSparsifier, _attached_mask
 from .block_masks import ScoreRows, copy_verdict, weight_norm_mask
 from .fake_sparsity import FakeSparsity
+from .native.weight_norm import native_weight_norm_mask
 from .validation import CLAMP_WITH_WARNING, LevelPolicy, check_sparsity_level, resolve_function
 
 NormFn = Callable[[torch.Tensor], torch.Tensor]
@@ -123,10 +124,33 @@ class WeightNormSparsifier(BaseSparsifier):
         # Written in place, chunk by chunk, in the mask's own dtype; only a non-contiguous mask (one a
         # config supplied) goes through a contiguous copy.
         target = mask if mask.is_contiguous() else torch.empty(mask.shape, dtype=mask.dtype, device=mask.device)
-        scores = _score_rows(module, tensor_name, self.norm_fn)
-        weight_norm_mask(_as_2d(target), scores, level, block_shape, zeros_per_block)
+        if not _native_mask(module, tensor_name, self.norm_fn, _as_2d(target), level, block_shape, zeros_per_block):
+            scores = _score_rows(module, tensor_name, self.norm_fn)
+            weight_norm_mask(_as_2d(target), scores, level, block_shape, zeros_per_block)
         if target is not mask:
             mask.copy_(target)
+
+
+def _native_mask(
+    module: nn.Module,
+    tensor_name: str,
+    norm_fn: NormFn,
+    target: torch.Tensor,
+    level: float,
+    block_shape: tuple[int, int],
+    zeros_per_block: int,
+) -> bool:
+    """The step by the compiled kernel (``native.weight_norm``), when it applies: our ``FakeSparsity`` alone on the
+    tensor (scores from the original weight and the mask) and a built-in norm; False if the readable path must run."""
+    parametrizations = module.parametrizations[tensor_name]
+    norm = next((order for order, builtin in _BUILTIN_NORMS.items() if builtin is norm_fn), None)
+    if norm is None or len(parametrizations) != 1 or type(parametrizations[0]) is not FakeSparsity:
+        return False
+    weight = _as_2d(parametrizations.original.detach())
+    mask = _as_2d(parametrizations[0].mask)
+    if target.data_ptr() != mask.data_ptr():  # a non-contiguous mask's copy: score by the mask it replaces
+        target.copy_(mask)
+    return native_weight_norm_mask(target, weight, norm, level, block_shape, zeros_per_block)
 
 
 def _score_rows(module: nn.Module, tensor_name: str, norm_fn: NormFn) -> ScoreRows:

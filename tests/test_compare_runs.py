@@ -135,7 +135,7 @@ def _perf_run(backend: str, report: Path, *extra: str) -> Results:
     """The 32x32 WeightNorm 1x4 step, 3 rounds, through ``prunebench run``, relabelled ``reference`` (the
     backend name a user keeps while their code changes)."""
     command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend={backend}", "--suite=perf"]
-    command += ["--perf-sizes=32", "--perf-rounds=3", *extra, f"--report={report}"]
+    command += ["--perf-sizes=32", "--perf-rounds=3", "--perf-threads=default", *extra, f"--report={report}"]
     command += ["-k", "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"]
     env = environment_outside_xdist()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)

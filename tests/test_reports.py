@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prunebench.harness import plots
 from prunebench.harness.errors import UsageError
 from prunebench.harness.plots import plot_results
 from prunebench.harness.results import Case, Results, write_results
@@ -41,8 +42,66 @@ def test_unknown_format_is_a_usage_error():
 def test_plots_are_written(tmp_path):
     written = plot_results([_run()], tmp_path, "torch")
     names = sorted(path.name for path in written)
-    assert names == ["latency_step_cpu.png", "speedup_vs_torch_cpu.png"]
+    assert names == ["latency_cpu.png", "speedup_vs_torch_cpu.png"]
     assert all(path.stat().st_size > 1000 and path.read_bytes()[:4] == b"\x89PNG" for path in written)
+
+
+def _figures(monkeypatch: pytest.MonkeyPatch, runs: list[Results], tmp_path: Path, baselines: str = "torch") -> dict:
+    """The figures ``plot_results`` draws, by file name, kept open to be looked at."""
+    kept = {}
+
+    def keep(plt, figure, path):
+        kept[path.name] = figure
+        return path
+
+    monkeypatch.setattr(plots, "_save", keep)
+    plot_results(runs, tmp_path, baselines)
+    return kept
+
+
+def _busy_run_with_floors() -> Results:
+    run = _with_floors()
+    busy = {"cpu_count": 2, "load_average_start": [3.7, 2.0, 1.0], "load_average_end": None, "wall_s": 9.0}
+    run.environment = {"host": "vm", "cpu_model": "Xeon", "cpu_count": 2, "torch_threads": 2, "load": busy}
+    run.environment["load"]["others_cpu_share"] = 0.0
+    return run
+
+
+def _assert_readable(figures: dict) -> None:
+    """A panel per operation, whole group labels, a log axis with 1x drawn, no floor case as a bar, floors as
+    lines over their own figure, the machine and load beneath, and a busy run's warning on top, in red."""
+    assert sorted(figures) == ["latency_cpu.png", "speedup_vs_torch_cpu.png", "times_floor_cpu.png"]
+    speedup = figures["speedup_vs_torch_cpu.png"]
+    titles = sorted(axes.get_title() for axes in speedup.axes if axes.get_visible())
+    assert titles == ["squash_mask", "step (sparsifiers)"], titles
+    for axes in (axes for axes in speedup.axes if axes.get_visible()):
+        labels = [label.get_text() for label in axes.get_xticklabels()]
+        assert labels == ["WN 1x4 1024²"], labels  # whole, and no floor among them
+        assert axes.get_yscale() == "log" and any(list(line.get_ydata()) == [1.0, 1.0] for line in axes.lines)
+    heading = speedup._suptitle
+    assert heading.get_text().startswith("Speedup over torch (cpu)\nWARNING:") and heading.get_color() == "darkred"
+    assert "load average 3.7 on 2 cores" in heading.get_text()
+    beneath = speedup._supxlabel.get_text()
+    assert "vm: Xeon, 2 cores" in beneath and "default 2 threads" in beneath and "load average 3.7" in beneath
+    floor_axes = [axes for axes in figures["times_floor_cpu.png"].axes if axes.get_visible()]
+    assert [axes.get_title() for axes in floor_axes] == ["step", "squash_mask"]
+    assert all(len(axes.patches) == 2 for axes in floor_axes), "one bar per backend; the floor is the 1x line"
+
+
+def test_plots_are_compact_readable_and_say_where_they_were_measured(monkeypatch, tmp_path):
+    _assert_readable(_figures(monkeypatch, [_busy_run_with_floors()], tmp_path))
+
+
+def test_the_plot_check_catches_floors_drawn_as_speedups(monkeypatch, tmp_path):
+    """The old plot's fault: the floor cases among the bars, as if they were speedups."""
+    monkeypatch.setattr(plots, "FLOOR_OPERATION", "no floor is excluded")
+    with pytest.raises(AssertionError):
+        _assert_readable(_figures(monkeypatch, [_busy_run_with_floors()], tmp_path))
+
+
+def test_a_quiet_run_has_no_warning_on_its_plots(monkeypatch, tmp_path):
+    figures = _figures(monkeypatch, [_run()], tmp_path)
+    assert all("WARNING" not in figure._suptitle.get_text() for figure in figures.values())
 
 
 def _with_floors() -> Results:
@@ -140,3 +199,29 @@ def test_readme_summary_script_prints_ratios_and_floors_from_one_file(tmp_path):
     assert "**0.050x**" in step_line and "| 10.0x |" in step_line and "| 0.50x |" in step_line, step_line
     (zoo_line,) = [line for line in lines if line.startswith("| resnet |")]
     assert "**3.000x**" in zoo_line, zoo_line
+
+
+def test_readme_summary_script_prints_each_ratio_per_mode(tmp_path):
+    """A run with modes: one row per case, its ratios at 1 thread / default threads / contended, worst rounds too."""
+
+    def case(backend: str, mode: str, operation: str, median: float, worst: float, **params) -> Case:
+        stats = {"min": median, "median": median, "max": worst, "iqr": 0.0, "mean": median, "rounds": 5}
+        moded = {**params, "mode": mode, "threads": 1 if mode == "1thread" else 2, "contention": mode == "contended"}
+        return Case(f"{operation}[{mode}]", backend, "cpu", operation, moded, stats, 2 << 20)
+
+    step = {"size": 1024, "pattern": "wn_1x4", "weight_bytes": 4 << 20}
+    timings = {"1thread": (0.04, 0.8), "threads": (0.03, 0.5), "contended": (0.05, 2.0)}
+    cases = []
+    for mode, (reference, torch_time) in timings.items():
+        cases.append(case("reference", mode, "step", reference, 2 * reference, **step))
+        cases.append(case("torch", mode, "step", torch_time, torch_time, **step))
+        cases.append(case("reference", mode, "floor", 0.004, 0.004, size=1024, pass_name="read"))
+    path = write_results(Results(kind="perf", environment={}, backends=[], cases=cases), tmp_path / "perf.json")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "perf_summary.py"
+    output = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=True)
+    lines = output.stdout.splitlines()
+    assert lines[0].startswith("Each cell with several values: 1 thread / default threads / default threads, every")
+    (step_line,) = [line for line in lines if line.startswith("| WN 1x4 `step` | 1024²")]
+    assert "| **0.050x** / **0.060x** / **0.025x** |" in step_line, step_line
+    assert "| 0.100x / 0.120x / 0.050x |" in step_line, step_line  # the worst rounds' ratio
+    assert "| 10.0x / 7.5x / 12.5x |" in step_line, step_line  # each mode over its own floor

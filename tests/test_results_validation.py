@@ -123,6 +123,21 @@ MALFORMED = {
         "peak_memory_bytes is -1, expected an integer >= 0",
     ),
     "min_above_median": (_set(("cases", 0, "stats", "min"), 5.0), "stats.min 5.0 is above stats.median"),
+    # the worst round and the perf mode (both optional, as in files from before them)
+    "max_below_median": (_set(("cases", 0, "stats", "max"), 0.001), "stats.max 0.001 is below stats.median"),
+    "max_is_text": (_set(("cases", 0, "stats", "max"), "slow"), 'stats.max is "slow", expected a finite number'),
+    "mode_without_threads": (
+        _set(("cases", 0, "params"), {"size": 1024, "mode": "threads", "contention": False}),
+        "params.threads is missing, expected an integer >= 1",
+    ),
+    "threads_zero": (
+        _set(("cases", 1, "params"), {"mode": "1thread", "threads": 0, "contention": False}),
+        "cases[1] (b on reference/cpu): params.threads is 0, expected an integer >= 1",
+    ),
+    "contention_is_text": (
+        _set(("cases", 0, "params"), {"mode": "contended", "threads": 2, "contention": "yes"}),
+        'params.contention is "yes", expected true or false',
+    ),
     "load_share_negative": (_set(("environment", "load", "others_cpu_share"), -0.2), "load.others_cpu_share is -0.2"),
     "load_average_infinite": (_set(("environment", "load_average"), [float("inf"), 1, 1]), "load_average is [Inf"),
     # duplicate cases
@@ -390,3 +405,54 @@ def test_csv_of_a_hostile_results_file_is_inert(tmp_path, capsys):
     assert any(hostile in cell for cell in cells), cells
     formulas = [cell for cell in cells if cell.startswith(FORMULA_START)]
     assert formulas == [], formulas
+
+
+# --- perf modes and worst rounds: like with like ---------------------------------------------------------------
+
+
+def _moded(case_id: str, backend: str, median: float, worst: float, mode: str, operation: str = "step", **params):
+    stats = {"min": median * 0.9, "median": median, "max": worst, "iqr": 0.0, "mean": median, "rounds": 5}
+    threads = 1 if mode == "1thread" else 2
+    moded = {**params, "mode": mode, "threads": threads, "contention": mode == "contended"}
+    return Case(f"{case_id}-{mode}]", backend, "cpu", operation, moded, stats, 4 * MIB)
+
+
+def test_a_moded_run_round_trips_and_tables_show_the_worst_round(tmp_path):
+    cases = [
+        _moded("step[1024x1024", backend, median, worst, mode, size=1024)
+        for mode in ("1thread", "contended")
+        for backend, median, worst in (("reference", 0.01, 0.02), ("torch", 0.1, 0.9))
+    ]
+    reloaded = load_results(write_results(_run(*cases), tmp_path / "perf.json"))
+    assert {case.mode for case in reloaded.cases} == {"1thread", "contended"}
+    assert all(case.worst is not None for case in reloaded.cases)
+    table = render_table([reloaded], "md", baseline="torch")
+    header = table.splitlines()[0]
+    assert "torch worst" in header and "reference worst" in header, header
+    assert "900 ms" in table and "20 ms" in table, table
+
+
+def test_floors_pair_with_the_same_mode():
+    """A step at 1 thread is stated against the read floor at 1 thread, never the contended one's."""
+    from prunebench.harness.floors import floor_cases, times_floor
+
+    step = _moded("step[1024x1024", "reference", 0.04, 0.05, "1thread", size=1024)
+    floors = [
+        _moded("floor[1024x1024-read", "reference", median, median, mode, "floor", size=1024, pass_name="read")
+        for mode, median in (("1thread", 0.004), ("contended", 0.04))
+    ]
+    assert times_floor(step, floor_cases(floors)) == pytest.approx(10.0)
+
+
+def test_compare_shows_worst_rounds_and_warns_about_other_default_thread_counts():
+    base = _run(_moded("step[1024x1024", "reference", 0.01, 0.02, "threads", size=1024))
+    new = _run(
+        _moded("step[1024x1024", "reference", 0.01, 0.2, "threads", size=1024),
+        environment=_environment(torch_threads=16),
+    )
+    base.environment["torch_threads"] = 2
+    comparison = compare_results(base, new, 0.3)
+    assert not comparison.regressions, "a stretched tail alone is not a regression"
+    rendered = comparison.render()
+    assert "worst round new/base" in rendered and "10x" in rendered, rendered
+    assert any("torch_threads differs" in warning for warning in comparison.warnings), comparison.warnings

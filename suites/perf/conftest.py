@@ -6,12 +6,15 @@ explicit way to run the cases once, untimed)::
 
     pytest suites/perf --backend=reference,torch -p no:xdist --perf-sizes=1024,4096 --benchmark-json=raw.json
 
-Every case runs its operation once untimed (first-call costs out; its length sets the case's rounds:
+Every case runs in each mode of ``harness.perf_modes``: at 1 thread and at torch's default thread count
+(``--perf-threads``, both unless told), and with ``--perf-contention`` also at the default thread count with
+one busy process per core beside it (started before the case's first round, stopped after its last). In
+its mode, a case runs its operation once untimed (first-call costs out; its length sets the case's rounds:
 ``--perf-rounds`` at least, more until ``--perf-min-time`` seconds of timed work, see
 ``harness.timing.rounds_for``), times it with ``benchmark.pedantic`` on a fresh setup per round, then
 measures the operation's peak memory in one extra, untimed run (see ``harness.memory``) and records it, the
-memory method and the case's identity in ``extra_info``. Cases are ordered so that backends alternate
-case by case, which spreads any drift of the machine over all of them alike.
+memory method and the case's identity (its mode included) in ``extra_info``. Cases are ordered so that
+backends alternate case by case, which spreads any drift of the machine over all of them alike.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ import pytest
 import torch
 from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
 from prunebench.harness.memory import memory_method, peak_memory_bytes
+from prunebench.harness.perf_modes import PerfMode, modes_for, running
 from prunebench.harness.timing import MAX_ROUNDS, check_round_settings, rounds_for, synchronize
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5
 DEFAULT_MIN_TIME = 0.25
+DEFAULT_THREADS = "1,default"
 RUN_START = pytest.StashKey[CpuSample]()
 
 
@@ -55,6 +60,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="extra weight dtypes for the WeightNorm step and its read floor, comma-separated, e.g. float16,bfloat16 "
         "(float32 is always measured, under the case ids without a dtype)",
     )
+    group.addoption(
+        "--perf-threads",
+        default=DEFAULT_THREADS,
+        help=f"torch thread counts to measure every case at: 1, default (torch's) or both (default {DEFAULT_THREADS})",
+    )
+    group.addoption(
+        "--perf-contention",
+        action="store_true",
+        help="also measure every case at the default thread count with one CPU-bound process per core beside it "
+        "(started and stopped by the suite around each case)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
         check_round_settings(
             config.getoption("--perf-rounds"), config.getoption("--perf-min-time"), ("--perf-rounds", "--perf-min-time")
         )
+        perf_modes(config)
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[RUN_START] = CpuSample.now()
@@ -98,11 +115,22 @@ def perf_dtypes(config: pytest.Config) -> list[str]:
     return names
 
 
+def perf_modes(config: pytest.Config) -> list[PerfMode]:
+    return modes_for(config.getoption("--perf-threads"), config.getoption("--perf-contention"))
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "size" in metafunc.fixturenames:
         metafunc.parametrize("size", perf_sizes(metafunc.config), ids=lambda size: f"{size}x{size}")
     if "extra_dtype" in metafunc.fixturenames:
         metafunc.parametrize("extra_dtype", perf_dtypes(metafunc.config))
+
+
+@pytest.hookimpl(specname="pytest_generate_tests", trylast=True)
+def pytest_generate_tests_of_modes(metafunc: pytest.Metafunc) -> None:
+    """Every measured case in each mode; last, so the mode ends the id (``step[4096x4096-wn_1x4-step-1thread]``)."""
+    if "perf_mode" in metafunc.fixturenames:
+        metafunc.parametrize("perf_mode", perf_modes(metafunc.config), ids=lambda mode: mode.name)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -125,8 +153,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture
-def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Callable[..., None]:
-    """``measure(operation_name, setup, target, **params)``: time ``target(*setup())`` and record it all."""
+def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mode: PerfMode) -> Callable[..., None]:
+    """``measure(operation, setup, target, **params)``: time ``target(*setup())`` in ``perf_mode`` and record it."""
     min_rounds = request.config.getoption("--perf-rounds")
     min_time = request.config.getoption("--perf-min-time")
     asked_to_skip_timing = request.config.getoption("benchmark_disable") and not request.config.getoption(
@@ -144,12 +172,13 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Calla
             target(*arguments)
             synchronize(device)
 
-        warm_arguments = setup()  # one untimed round: first-call costs out, and the length of a round known
-        started = time.perf_counter()
-        timed(*warm_arguments)
-        rounds = rounds_for(time.perf_counter() - started, min_rounds, min_time)
-        del warm_arguments
-        benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
+        with running(perf_mode) as mode:
+            warm_arguments = setup()  # one untimed round: first-call costs out, and the length of a round known
+            started = time.perf_counter()
+            timed(*warm_arguments)
+            rounds = rounds_for(time.perf_counter() - started, min_rounds, min_time)
+            del warm_arguments
+            benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
         arguments = setup()
         peak = peak_memory_bytes(lambda: target(*arguments), device)
         benchmark.extra_info.update(
@@ -158,9 +187,10 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device) -> Calla
                 "backend_version": backend.version,
                 "device": device,
                 "operation": operation,
-                "params": params,
+                "params": {**params, **mode.params()},
                 "peak_memory_bytes": peak,
                 "memory_method": memory_method(device),
+                "load_processes": mode.load_processes,
             }
         )
 
