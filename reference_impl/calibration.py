@@ -97,8 +97,9 @@ class CalibratedSparsifier(BaseSparsifier):
     """A sparsifier whose ``step`` needs the inputs each layer saw in calibration forward passes."""
 
     recorder_type: ClassVar[type[InputRecorder]] = InputRecorder
-    prunebench_tags: ClassVar[dict[str, Any]] = {"calibration": True}
-    """Declared capabilities (prunebench's suites read them): ``step`` needs calibration forward passes."""
+    prunebench_tags: ClassVar[dict[str, Any]] = {"calibration": True, "layer_types": ["Linear"]}
+    """Declared capabilities (prunebench's suites read them): ``step`` needs calibration forward passes, and
+    scores Linear weights (a row's inputs are the features the calibration recorded)."""
 
     def prepare(self, model: nn.Module, config: Sequence[Mapping[str, Any]] | None) -> None:
         """Attach masks (all kept) and the input recorders; calibrate by running the model next."""

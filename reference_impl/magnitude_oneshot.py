@@ -9,7 +9,7 @@ that the three compare at one pattern, but needs no calibration and changes mask
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import nn
 
@@ -20,6 +20,10 @@ from .validation import check_sparsity_level
 
 class OneShotMagnitudeSparsifier(OneShotRule, BaseSparsifier):
     """Layer-wide (or per M-run) lowest-magnitude pruning of Linear weights; see the module docstring."""
+
+    prunebench_tags: ClassVar[dict[str, Any]] = {"layer_types": ["Linear"]}
+    """Declared capabilities (prunebench's suites read them): Linear weights only (M-runs go along a row's
+    inputs)."""
 
     def update_mask(  # type: ignore[override]
         self,

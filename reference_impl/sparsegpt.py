@@ -160,9 +160,13 @@ class SparseGPTSparsifier(CalibratedSparsifier):
     level_policy: ClassVar[LevelPolicy] = CLAMP_WITH_WARNING
     """As ``WandaSparsifier``: outside [0, 1] the nearest end, with a warning."""
     recorder_type = InputHessian
-    prunebench_tags: ClassVar[dict[str, Any]] = {"updates_weights": True, "calibration": True}
+    prunebench_tags: ClassVar[dict[str, Any]] = {
+        "updates_weights": True,
+        "calibration": True,
+        "layer_types": ["Linear"],
+    }
     """``step`` changes unmasked weights (the one-shot contract applies, not the mask-only one) and needs
-    calibration forward passes."""
+    calibration forward passes; Linear weights only."""
 
     def __init__(
         self,

@@ -86,6 +86,7 @@ MATRIX = "float32,float16,bfloat16"
 """README's dtype matrix: every shipped entry must hold in each of them, or name the dtypes where it does."""
 
 
+@pytest.mark.matrix  # minutes per backend: its own job, tox -e xfails-matrix (README)
 @pytest.mark.parametrize("name", [name for name in SHIPPED if name not in DECLARE_NOTHING])
 def test_expected_failures_still_fail_in_every_dtype(tmp_path, name):
     """Each built-in's declared failures, run across the dtype matrix (nothing else is run): none passes.

@@ -146,11 +146,17 @@ def test_default_workers_only_where_the_user_chose_none(pytester, monkeypatch, a
     monkeypatch.delenv(watchdog.WORKERS_ENV)
     if environment is not None:
         monkeypatch.setenv(watchdog.WORKERS_ENV, environment)
-    config = pytester.parseconfig(*args)
+    config = pytester.parseconfig("--backend=reference", *args)  # a run that uses prunebench
     assert watchdog._default_workers(config) == workers
+
+
+def test_no_default_workers_in_a_run_that_does_not_use_prunebench(pytester, monkeypatch):
+    monkeypatch.delenv(watchdog.WORKERS_ENV, raising=False)
+    monkeypatch.delenv("PRUNEBENCH_BACKEND", raising=False)
+    assert watchdog._default_workers(pytester.parseconfig()) == 0
 
 
 def test_bad_workers_environment_is_a_usage_error(pytester, monkeypatch):
     monkeypatch.setenv(watchdog.WORKERS_ENV, "many")
     with pytest.raises(UsageError, match="PRUNEBENCH_WORKERS 'many': expected a number"):
-        watchdog._default_workers(pytester.parseconfig())
+        watchdog._default_workers(pytester.parseconfig("--backend=reference"))

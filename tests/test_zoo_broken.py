@@ -68,7 +68,16 @@ def test_the_reference_passes_the_same_runs(pytester, test: str):
 
 def _run_zoo_perf(pytester: pytest.Pytester, backend: str) -> pytest.RunResult:
     """The zoo's prune() timing on ResNet, run once untimed (``--benchmark-disable``: pytester runs in-process)."""
-    return run_suites(pytester, ZOO_PERF, f"--backend={backend}", "-k=resnet", "-p", "no:xdist", "--benchmark-disable")
+    return run_suites(
+        pytester,
+        ZOO_PERF,
+        f"--backend={backend}",
+        "-k=resnet",
+        "--perf-threads=1",
+        "-p",
+        "no:xdist",
+        "--benchmark-disable",
+    )
 
 
 @needs_zoo

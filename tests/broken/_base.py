@@ -33,3 +33,9 @@ def with_globals(function: Callable[..., Any], **replacements: Any) -> Callable[
     altered.__kwdefaults__ = function.__kwdefaults__
     altered.__qualname__ = function.__qualname__
     return altered
+
+
+def readable_path_only(*args: Any) -> bool:
+    """Stands in for ``weight_norm_sparsifier._native_mask``: the compiled kernel (``reference_impl.native``) would
+    compute the correct masks, and these bugs are planted in the readable path."""
+    return False

@@ -8,7 +8,7 @@ from typing import Any
 from prunebench.reference_impl import block_masks, selection, weight_norm_sparsifier
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
-from ._base import with_globals
+from ._base import readable_path_only, with_globals
 
 name = "broken-wn_all_ties_at_the_cut"
 
@@ -24,5 +24,7 @@ _weight_norm_mask = with_globals(block_masks.weight_norm_mask, _choose_blocks=_c
 
 class WeightNormSparsifier(weight_norm_sparsifier.WeightNormSparsifier):
     update_mask = with_globals(
-        weight_norm_sparsifier.WeightNormSparsifier.update_mask, weight_norm_mask=_weight_norm_mask
+        weight_norm_sparsifier.WeightNormSparsifier.update_mask,
+        weight_norm_mask=_weight_norm_mask,
+        _native_mask=readable_path_only,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prunebench.reference_impl import block_masks, weight_norm_sparsifier
 
 from ._base import *  # noqa: F403 - re-export every reference name this bug leaves alone
-from ._base import with_globals
+from ._base import readable_path_only, with_globals
 
 name = "broken-wn_floor_block_count"
 
@@ -20,5 +20,7 @@ _weight_norm_mask = with_globals(block_masks.weight_norm_mask, blocks_to_select=
 
 class WeightNormSparsifier(weight_norm_sparsifier.WeightNormSparsifier):
     update_mask = with_globals(
-        weight_norm_sparsifier.WeightNormSparsifier.update_mask, weight_norm_mask=_weight_norm_mask
+        weight_norm_sparsifier.WeightNormSparsifier.update_mask,
+        weight_norm_mask=_weight_norm_mask,
+        _native_mask=readable_path_only,
     )
