@@ -25,11 +25,10 @@ def _check(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     "args",
     [
         ("own_pruners:MagnitudeSparsifier",),
-        ("own_pruners:L1RowPruner", "--like=SaliencyPruner"),
         ("own_pruners:GradualMagnitudeSparsifier",),
         ("own_pruners:L1FilterPruner",),
     ],
-    ids=["magnitude", "l1_rows_like_saliency", "gradual", "cnn_filters"],
+    ids=["magnitude", "gradual", "cnn_filters"],
 )
 def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
     """The default invocation: every generic check, every dtype, on the benches and chains the class prunes."""
@@ -39,6 +38,16 @@ def test_correct_classes_pass_with_inherited_bugs_declared(tmp_path, args):
     assert "failed 0" not in run.stdout and " passed" in run.stdout
     for dtype in ("float32", "float16", "bfloat16"):
         assert f"-{dtype}-" in (tmp_path / "conformance.json").read_text(), f"the default run checked no {dtype}"
+
+
+def test_a_correct_class_passes_the_suites_of_the_rule_it_claims(tmp_path):
+    """``--like``: the rule's suites and differential checks as well (float32 here; the dtypes are the
+    default invocation's business above, and the suites run every dtype for the built-ins)."""
+    run = _check(tmp_path, "own_pruners:L1RowPruner", "--like=SaliencyPruner", "--dtype=float32")
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "inherited from torch" in run.stdout, "torch's declared bugs were not attributed to torch"
+    document = (tmp_path / "conformance.json").read_text()
+    assert "test_differential.py" in document and "test_structured_pruners.py" in document, "--like ran no rule suite"
 
 
 @pytest.mark.parametrize(
