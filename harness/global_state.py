@@ -27,9 +27,13 @@ import torch
 
 CLOCKS: dict[str, object] = {"perf_counter": time.perf_counter, "monotonic": time.monotonic, "time": time.time}
 """The clock functions as they were when the harness was imported, before any backend."""
-VOLATILE_ENVIRONMENT = frozenset({"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"})
+VOLATILE_ENVIRONMENT = frozenset(
+    {"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}
+)
 """Variables the tools themselves write: pytest around every test phase, torch when its inductor is
-first imported (by torch.export, an optimizer's first step or a library such as torchao)."""
+first imported (by torch.export, an optimizer's first step or a library such as torchao), and
+scikit-learn / joblib (OpenMP runtime settings) when first imported, which ``transformers`` does lazily
+while the zoo and one-shot suites build their models."""
 
 
 def _flush_denormal() -> bool:

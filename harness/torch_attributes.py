@@ -17,8 +17,11 @@ attribute is not a patch (importing a submodule adds one); a class's new attribu
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import importlib.util
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +110,7 @@ class TorchAttributes:
                 changes.append(f"{dotted}.{name} {'deleted' if new is None else 'replaced'}")
         for key, (owner, dotted, additions_count) in before.owners.items():
             if additions_count:
-                added = sorted(name for name in vars(owner) if (key, name) not in before.values and name not in CACHES)
+                added = sorted(name for name in _added(owner, key, before.values))
                 changes += [f"{dotted}.{name} added" for name in added]
         return changes
 
@@ -119,11 +122,43 @@ class TorchAttributes:
                 _set(owner, name, old)
         for key, (owner, _, additions_count) in self.owners.items():
             if additions_count:
-                for name in [n for n in vars(owner) if (key, n) not in self.values and n not in CACHES]:
+                for name in list(_added(owner, key, self.values)):
                     _delete(owner, name)
 
 
 TORCH_DIR = Path(torch.__file__).resolve().parent
+SUITE_LIBRARIES = ("transformers",)
+"""Libraries the suites build their models with. Their own additions to torch's classes are theirs, not a
+backend's: ``transformers`` adds ``nn.Module.smart_apply`` the first time it initialises a model's weights,
+whichever backend then prunes that model."""
+
+
+@functools.cache
+def _library_dirs() -> tuple[Path, ...]:
+    """Where the suites' libraries are installed (found without importing them)."""
+    found = []
+    for name in SUITE_LIBRARIES:
+        spec = importlib.util.find_spec(name) if name not in sys.modules else sys.modules[name].__spec__
+        origin = getattr(spec, "origin", None)
+        if origin:
+            found.append(Path(origin).resolve().parent)
+    return tuple(found)
+
+
+def _added(owner: Owner, key: int, known: dict[tuple[int, str], Any]) -> Iterator[str]:
+    """Attributes of ``owner`` that ``known`` lacks: Python's own caches and the suites' libraries' additions aside."""
+    for name in list(vars(owner)):
+        if (key, name) in known or name in CACHES or _from_suite_library(vars(owner)[name]):
+            continue
+        yield name
+
+
+def _from_suite_library(value: Any) -> bool:
+    code = getattr(value, "__code__", None)
+    if code is None:
+        return False
+    path = Path(code.co_filename).resolve()
+    return any(path.is_relative_to(directory) for directory in _library_dirs())
 
 
 def _torch_wrapper_of(new: Any, old: Any) -> bool:
