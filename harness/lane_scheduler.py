@@ -23,14 +23,7 @@ from xdist.scheduler import LoadScheduling
 
 from .cell import backend_in_nodeid
 
-IMPLICIT_DIST = pytest.StashKey[bool]()
-"""Set by ``harness.watchdog`` before xdist reads its options: the user named no ``--dist`` and no ``--tx``."""
 RECORDER_PLUGIN = "prunebench-recorder"
-
-
-def wants_lane_scheduling(config: pytest.Config) -> bool:
-    """xdist would use ``load`` because the user chose no distribution: lanes instead."""
-    return config.stash.get(IMPLICIT_DIST, False) and config.option.dist == "load"
 
 
 def _backend_names(config: pytest.Config) -> list[str]:

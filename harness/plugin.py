@@ -64,9 +64,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     state = _state(config)
     lines = [f"prunebench: torch {torch.__version__}, devices {state.devices}, dtypes {state.dtypes}"]
     for backend in state.backends:
+        provides = (
+            f"one {backend.subject.kind} class under the generic checks"
+            if backend.subject is not None
+            else f"{len(backend.provided())} of the contract's 9 names"
+        )
         lines.append(
-            f"prunebench backend {backend.name} {backend.version} ({backend.source}): "
-            f"{len(backend.provided())} of 9 names"
+            f"prunebench backend {backend.name} {backend.version} ({backend.source}): {provides}"
             + ("; masks read through its own mask_access" if backend.mask_access is not None else "")
         )
         warning = unchecked_warning(backend)

@@ -17,9 +17,9 @@ import pytest
 from .activation import is_active
 from .cell import CELL_KEY, CELL_PROPERTY, PROCESS_PROPERTY, TestCell
 from .errors import UsageError
-from .lane_scheduler import LaneScheduling, wants_lane_scheduling
 from .replay import REPLAY_OPTION, read_replay, replayed_items
 from .second_pass import with_second_pass
+from .watchdog import wants_lane_scheduling
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -91,4 +91,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Workers that each run whole backends, in collection order (``harness.lane_scheduler``)."""
-    return LaneScheduling(config, log) if is_active(config) and wants_lane_scheduling(config) else None
+    if not (is_active(config) and wants_lane_scheduling(config)):
+        return None
+    from .lane_scheduler import LaneScheduling  # xdist's schedulers: imported only in runs that use them
+
+    return LaneScheduling(config, log)

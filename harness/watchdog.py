@@ -20,8 +20,16 @@ import pytest
 from . import import_limit, leaks, run_status
 from .activation import is_active
 from .errors import UsageError
-from .lane_scheduler import IMPLICIT_DIST
 from .stuck_test import StuckTestWatchdog
+
+IMPLICIT_DIST = pytest.StashKey[bool]()
+"""Set here before xdist reads its options: the user named no ``--dist`` and no ``--tx``."""
+
+
+def wants_lane_scheduling(config: pytest.Config) -> bool:
+    """xdist would use ``load`` because the user chose no distribution: lanes instead (``harness.lane_scheduler``)."""
+    return config.stash.get(IMPLICIT_DIST, False) and config.option.dist == "load"
+
 
 WORKERS_ENV = "PRUNEBENCH_WORKERS"
 DEFAULT_WORKERS = 1
@@ -160,6 +168,8 @@ def _end_lingering_process(config: pytest.Config) -> None:
         _SESSIONS.remove(config)
     if _SESSIONS or threading.current_thread() is not threading.main_thread():
         return  # a session pytester runs inside a test: the process goes on
+    if not is_active(config):
+        return  # a run that does not use prunebench runs no backend: what it leaves is its own business
     distributed = not _in_worker(config) and bool(getattr(config.option, "numprocesses", None))
     found = leaks.lingering(config.stash.get(_RUNNING_AT_START, leaks.Running.now()), children=not distributed)
     if found:
