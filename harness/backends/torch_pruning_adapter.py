@@ -480,8 +480,9 @@ class FPGMPruner(BaseStructuredSparsifier):
 
     ``dist`` is 1 (L1), 2 or None (L2) between flattened filters, or a callable mapping a
     (rows, features) tensor to its (rows, rows) distance matrix. Computed here, not with
-    Torch-Pruning's ``FPGMImportance`` (see the module docstring). Distances are taken on the
-    unmasked weight and the mask is recomputed on each ``step()``.
+    Torch-Pruning's ``FPGMImportance`` (see the module docstring). As in torch, distances are taken on
+    the masked weight (a filter an earlier ``step()`` masked counts as a zero filter), and the mask is
+    recomputed on each ``step()``.
     """
 
     def __init__(self, sparsity_level: float = 0.5, dist: int | Callable[..., torch.Tensor] | None = None) -> None:
@@ -506,9 +507,10 @@ class FPGMPruner(BaseStructuredSparsifier):
         parametrization = module.parametrizations[tensor_name]
         mask = parametrization[0].mask
         count = min(round(level * mask.numel()), mask.numel())
+        # scored before the mask is reset: the masked weight, as torch scores it
+        distance = self._compute_distance(getattr(module, tensor_name).detach()) if count else None
         mask.fill_(True)
-        if count:
-            distance = self._compute_distance(parametrization.original.detach())
+        if distance is not None:
             mask[torch.topk(distance.to(mask.device), count, largest=False).indices] = False
 
 
