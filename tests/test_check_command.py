@@ -97,7 +97,7 @@ def test_keyword_constructors_are_built_their_own_way(tmp_path, spec, unsupporte
     ids=["ignores_per_tensor_level", "l2_claims_l1", "conv_norm_unflattened", "frozen_masks", "id_cache", "counter"],
 )
 def test_wrong_classes_fail_with_a_reproduction(tmp_path, spec, failing_checks):
-    run = _check(tmp_path, *spec.split(), "--dtype=float32", "--reproduce=1")
+    run = _check(tmp_path, *spec.split(), "--dtype=float32", "--reproduce=0")  # the rerun is done below
     assert run.returncode == 1, f"exit {run.returncode}\n{run.stdout[-4000:]}{run.stderr[-2000:]}"
     printed = [line for line in run.stdout.splitlines() if line.strip().startswith("python -m pytest")]
     assert printed and all("--device=cpu" in line for line in printed), printed[:3]
