@@ -10,6 +10,7 @@ interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from .lane_merge import LaneReport, merge_lanes, merged_status, same_names
 from .lanes import Lane, concurrency, run_lanes
 from .process_tree import RunInterruptedError
 from .report import write_report
+from .xfails_snapshot import snapshot
 
 SHOWN_FAILURES = 10
 """Failures listed again at the end of the output (at least those rerun)."""
@@ -50,6 +52,28 @@ def _print_failures(run: ConformanceRun, shown: int) -> None:
             print(f"  replay: {failure.replay_command}")
 
 
+def _take_known_declarations(common: Sequence[str]) -> None:
+    """Take the expected-failures files known before any lane starts into the run's snapshot
+    (``harness.xfails_snapshot``): the user's ``--xfails`` files and every built-in backend's (the ones a
+    checked class may inherit). A backend's own file is taken when its lane first reads it. A file that cannot
+    be read or parsed is left for the lane, which reports it as the usage error it is."""
+    import importlib.util
+
+    from .backend import BUILTIN_BACKENDS
+    from .errors import UsageError
+    from .xfails import load_xfails
+
+    paths = [Path(option.removeprefix("--xfails=")) for option in common if option.startswith("--xfails=")]
+    for module in BUILTIN_BACKENDS.values():
+        spec = importlib.util.find_spec(module)
+        if spec is not None and spec.origin:
+            paths.append(Path(spec.origin).with_suffix(".xfails"))
+    for path in paths:
+        if path.is_file():
+            with contextlib.suppress(UsageError, ValueError):
+                load_xfails(path)
+
+
 def run_conformance(
     lanes: Sequence[Lane],
     workers: str,
@@ -60,6 +84,20 @@ def run_conformance(
 ) -> int:
     """Run ``lanes`` into ``report`` and return the exit status; raises ``RunInterruptedError`` on a stop signal."""
     run_status.begin(report)
+    with snapshot(report):
+        _take_known_declarations(common)
+        return _run_and_judge(lanes, workers, common, report, matrix, reproduce_cap)
+
+
+def _run_and_judge(
+    lanes: Sequence[Lane],
+    workers: str,
+    common: Sequence[str],
+    report: Path,
+    matrix: Sequence[str],
+    reproduce_cap: int,
+) -> int:
+    """The lanes, their merged report, the reruns and the exit status (under the run's snapshot)."""
     try:
         children = run_lanes(lanes, workers, common)
     except RunInterruptedError as stop:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .xfails_snapshot import read_declared
 
 
 @dataclass
@@ -89,7 +90,7 @@ def load_xfails(path: Path, seen: frozenset[Path] = frozenset()) -> list[Expecte
     if path.resolve() in seen:
         raise UsageError(f"expected-failures file {str(path)!r} includes itself (through {len(seen)} include(s))")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_declared(path)
     except OSError as error:
         raise UsageError(f"cannot read expected-failures file {str(path)!r}: {error}") from error
     return parse_xfails(text, _display_path(path), path.parent, seen | {path.resolve()})

@@ -187,3 +187,22 @@ def test_work_left_running_fails_its_test_and_the_run_still_ends(tmp_path, leak)
     (failure,) = run.document()["failures"]
     assert "left work running after this test" in failure["message"], failure["message"]
     assert json.loads((run.report / "run.json").read_text())["state"] == "complete"
+
+
+def test_a_failure_declared_while_the_run_goes_is_rerun_under_the_runs_declarations(tmp_path):
+    """The failing ``step()`` appends an entry for its own test to its expected-failures file: the rerun alone
+    reads the run's snapshot, so the failure still reproduces alone (not "xfailed when rerun alone"); the file
+    itself did change, and a later run sees the entry."""
+    declarations = tmp_path / "declares.xfails"
+    declarations.write_text("# nothing declared when the run starts\n", encoding="utf-8")
+    env = {"PRUNEBENCH_TEST_MID_RUN_XFAILS": str(declarations)}
+    backend = "--backend=tests.misbehaving.declares_mid_run"
+    options = ("--suite=core", "-n=1", "--reproduce=1", "-k", "test_step_applies_update_mask")
+    run = prunebench(tmp_path / "report", "run", backend, *options, env=env)
+    assert run.completed.returncode == 1, run.output[-5000:]
+    (first, *_) = run.failures("declares-mid-run")
+    assert first["reproduction"] == "reproduces alone", first
+    assert "declared while the run was going" in declarations.read_text(encoding="utf-8")
+    later = prunebench(tmp_path / "later", "run", backend, *options, env=env)
+    assert later.completed.returncode == 0, later.output[-5000:]
+    assert later.outcome("declares-mid-run", "test_step_applies_update_mask") == "xfailed"
