@@ -37,3 +37,21 @@ def mlp_input(device: str, batch: int = 64) -> torch.Tensor:
 
 def conv_input(device: str, side: int = 16) -> torch.Tensor:
     return torch.randn(1, CONV_CHANNELS, side, side, device=device)
+
+
+CALIBRATION_ROWS = 128
+"""Rows of each one-shot calibration batch (4 batches: 512 samples, SparseGPT's Hessian of full rank at 512 inputs)."""
+
+
+def linear_stack(size: int, device: str, depth: int = 4) -> nn.Sequential:
+    """``depth`` bias-free ``size x size`` Linear layers with ReLUs between: what a one-shot pruner calibrates and
+    prunes layer after layer (each layer's inputs are the previous layer's outputs)."""
+    layers: list[nn.Module] = []
+    for index in range(depth):
+        layers += [nn.Linear(size, size, bias=False)] + ([nn.ReLU()] if index < depth - 1 else [])
+    return nn.Sequential(*layers).to(device).eval()
+
+
+def calibration_rows(size: int, device: str, batches: int = 4, seed: int = 0) -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return [torch.randn(CALIBRATION_ROWS, size, generator=generator).to(device) for _ in range(batches)]
