@@ -88,3 +88,32 @@ def test_oneshot_prunes_lm_head_unless_ignored_by_a_regex(ignore, lm_head_zeros)
     sparsegpt.prune(model, record.batches("cpu", torch.float32), SparsityPattern.unstructured(0.5), [ignore])
     zeros = float((model.lm_head.weight == 0).double().mean())
     assert zeros == pytest.approx(lm_head_zeros, abs=1e-3), f"ignore=[{ignore!r}]: lm_head has {zeros:.2%} zeros"
+
+
+@needs_llmcompressor
+def test_a_wrapped_transformers_model_is_pruned_as_the_bare_one():
+    """A wrapper returning the logits alone (the quality suite's language model) holds one transformers model:
+    the adapter prunes that model, with the ignore names taken inside it (a regex as it is); the masks equal the
+    bare model's."""
+    from prunebench.suites.oneshot_models import ONESHOT_MODELS
+    from prunebench.suites.zoo.models import Logits
+
+    record = ONESHOT_MODELS["llama"]
+    wanda = next(pruner for pruner in adapter.oneshot_pruners if pruner.method == "Wanda")
+    bare, wrapped = record.build("cpu", torch.float32), Logits(record.build("cpu", torch.float32))
+    batches, half = record.batches("cpu", torch.float32), SparsityPattern.unstructured(0.5)
+    wanda.prune(bare, batches, half, ["lm_head", "re:.*lm_head"])
+    wanda.prune(wrapped, batches, half, ["model.lm_head", "re:.*lm_head"])
+    for name, parameter in bare.named_parameters():
+        assert torch.equal(parameter == 0, wrapped.get_parameter(f"model.{name}") == 0), name
+    assert not (wrapped.model.lm_head.weight == 0).any()  # ignored by the regex, inside the wrapper
+    assert (wrapped.model.model.layers[0].mlp.up_proj.weight == 0).double().mean() == pytest.approx(0.5, abs=1e-3)
+
+
+@needs_llmcompressor
+def test_a_module_holding_no_transformers_model_is_unsupported():
+    from prunebench.harness.errors import UnsupportedError
+
+    sparsegpt = next(pruner for pruner in adapter.oneshot_pruners if pruner.method == "SparseGPT")
+    with pytest.raises(UnsupportedError, match="prunes transformers models"):
+        sparsegpt.prune(torch.nn.Sequential(torch.nn.Linear(8, 8)), [], SparsityPattern.unstructured(0.5), [])

@@ -20,6 +20,7 @@ import pytest
 import torch
 from prunebench.harness.backend import resolve_backend
 from prunebench.harness.cli import main as prunebench_main
+from prunebench.harness.errors import UnsupportedError
 from prunebench.suites.quality import (
     anchors,
     cache,
@@ -28,6 +29,7 @@ from prunebench.suites.quality import (
     failures,
     methods,
     models,
+    oneshot_methods,
     protocol,
     report,
     summary,
@@ -128,7 +130,7 @@ def test_spread_and_paired_verdicts():
 
 def test_registry_gives_any_backend_the_rules_it_provides():
     found, not_run = methods.methods_of(resolve_backend(CONTROL))
-    assert [m.rule.name for m in found] == ["magnitude", "Wanda", "L1 rows", "FPGM"]
+    assert [m.rule.name for m in found] == ["magnitude", "Wanda", "L1 rows", "FPGM", "SparseGPT"]
     assert {n.name for n in not_run} == {"NearlyDiagonalSparsifier", "LSTMSaliencyPruner"}
     nn_utils, _ = methods.methods_of(resolve_backend("nn-utils-prune"))
     assert [m.rule.name for m in nn_utils] == ["magnitude", "global magnitude"]
@@ -150,7 +152,7 @@ def _mlp() -> nn.Module:
         return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4))
 
 
-@pytest.mark.parametrize("rule", ["magnitude", "Wanda", "random"])
+@pytest.mark.parametrize("rule", ["magnitude", "Wanda", "random", "SparseGPT"])
 @pytest.mark.parametrize(
     "target", [methods.Target(methods.UNSTRUCTURED, 0.75), methods.Target(methods.UNSTRUCTURED, 0.5, (2, 4))]
 )
@@ -367,3 +369,34 @@ def test_reproduce_command_names_the_grid():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert command.parse_levels("--levels", "0.5, 0.5,0.6") == (0.5, 0.6)
+
+
+def test_oneshot_records_add_the_rules_the_contract_classes_do_not_give():
+    """The reference's SparseGPTSparsifier is a row; its one-shot Wanda and magnitude records are not (its
+    WandaSparsifier and WeightNormSparsifier give those rules already)."""
+    found, _ = methods.methods_of(resolve_backend("reference"))
+    by_rule = {m.rule.name: [x.call for x in found if x.rule.name == m.rule.name] for m in found}
+    assert all(len(calls) == 1 for calls in by_rule.values()), by_rule
+    sparsegpt = next(m for m in found if m.rule.name == "SparseGPT")
+    assert sparsegpt.rule.calibrated and sparsegpt.rule.layer_types == (nn.Linear,)
+    assert "Linear weights only" in sparsegpt.not_applicable(methods.Target(methods.UNSTRUCTURED, 0.5), [nn.Conv2d])
+    assert oneshot_methods.pattern_of(methods.Target(methods.UNSTRUCTURED, 0.5, (2, 4))).label == "2:4"
+
+
+def test_a_oneshot_record_that_prunes_a_layer_left_out_fails_its_cell():
+    """``tests/broken/oneshot_ignored_layer_pruned`` prunes the head the configuration leaves out: its numbers would
+    not compare with the other methods', so the method raises with the layer's name."""
+    broken = resolve_backend("tests.broken.oneshot_ignored_layer_pruned")
+    sparsegpt = next(m for m in methods.methods_of(broken)[0] if m.rule.name == "SparseGPT")
+    with pytest.raises(RuntimeError, match=r"pruned 4, which it was told to leave whole"):
+        sparsegpt.prune(_job(_mlp(), methods.Target(methods.UNSTRUCTURED, 0.5)))
+
+
+@needs_sklearn
+def test_a_method_declaring_the_model_unsupported_is_not_applicable_not_failed():
+    def refuses(job: methods.PruningJob) -> nn.Module:
+        raise UnsupportedError("prunes transformers models only")
+
+    method = methods.PruningMethod("mine", oneshot_methods.SPARSEGPT, refuses, "refuses")
+    cell = protocol.run_cell(_point(), method, methods.Target(methods.UNSTRUCTURED, 0.5))
+    assert cell.status == protocol.NOT_APPLICABLE and "transformers models only" in cell.reason

@@ -45,6 +45,8 @@ xfails = Path(__file__).with_name("llm_compressor.xfails")
 """What the one-shot suite finds wrong in llm-compressor, as data: test-id prefixes with classified reasons."""
 
 UNKNOWN_TOKEN = "t0"
+REGEX = "re:"
+"""How llm-compressor's ``ignore`` and ``targets`` mark a regular expression (matched against module names)."""
 TOKENIZERS_PARALLELISM = "TOKENIZERS_PARALLELISM"
 """``oneshot`` sets this variable of the process environment to ``false`` when it is unset (``Oneshot.__init__``,
 to silence a fork warning of ``tokenizers``); the adapter puts the environment back after each call, so the
@@ -86,12 +88,34 @@ def _mask_structure(pattern: SparsityPattern) -> str:
     return "0:0" if pattern.m is None else f"{pattern.m - pattern.n}:{pattern.m}"
 
 
+def _transformers_model(model: nn.Module, ignore: Sequence[str]) -> tuple[Any, list[str]]:
+    """The ``transformers`` model ``oneshot`` is given, and ``ignore`` as names inside it.
+
+    ``model`` itself, or the one ``transformers`` model a wrapper holds (a module whose forward returns the
+    logits alone, as the quality suite's language model is) when every Linear of ``model`` lies inside it: its
+    modules' names are then the wrapper's without the prefix (an llm-compressor regex, ``re:...``, is passed as
+    it is). Anything else is unsupported."""
+    if isinstance(model, transformers.PreTrainedModel):
+        return model, list(ignore)
+    inner = [
+        (name, module) for name, module in model.named_modules() if isinstance(module, transformers.PreTrainedModel)
+    ]
+    outermost = [(name, module) for name, module in inner if not any(name.startswith(f"{o}.") for o, _ in inner)]
+    if len(outermost) == 1:
+        prefix = f"{outermost[0][0]}."
+        linears = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+        names = [name for name in ignore if not name.startswith(REGEX)]
+        if all(name.startswith(prefix) for name in [*linears, *names]):
+            return outermost[0][1], [name if name.startswith(REGEX) else name.removeprefix(prefix) for name in ignore]
+    raise UnsupportedError(
+        f"llm-compressor's oneshot prunes transformers models from token ids; got a {type(model).__name__}"
+        " (neither one nor a wrapper holding exactly one with all its Linear layers)"
+    )
+
+
 def _pruner(modifier_type: type) -> Any:
     def prune(model: nn.Module, calibration: Sequence[Batch], pattern: SparsityPattern, ignore: Sequence[str]) -> None:
-        if not isinstance(model, transformers.PreTrainedModel):
-            raise UnsupportedError(
-                f"llm-compressor's oneshot prunes transformers models from token ids; got a {type(model).__name__}"
-            )
+        model, ignore = _transformers_model(model, ignore)
         rows = _token_rows(calibration)
         recipe = modifier_type(
             sparsity=pattern.sparsity_level,

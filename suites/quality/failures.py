@@ -34,6 +34,16 @@ STRUCTURED_RULES = ("L1 rows", "FPGM")
 
 KNOWN_FAILURES: tuple[KnownFailure, ...] = (
     KnownFailure(
+        ("llm-compressor",),
+        ("SparseGPT", "Wanda"),
+        ("which it was told to leave whole",),
+        "library bug",
+        "llm-compressor names a Linear target 'lm_head.' (a trailing dot) when it matches its ignore list, so an "
+        "exact module name never matches and the head is pruned too (results/conformance.md, one-shot pruners); "
+        "with the regex its own recipes use, re:.*lm_head, it leaves the head whole: results/oneshot.md compares "
+        "it that way",
+    ),
+    KnownFailure(
         TORCH_COPIES,
         ("magnitude",),
         ("is invalid for input of size", "the number of sizes provided"),

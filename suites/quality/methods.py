@@ -16,11 +16,14 @@ Methods come from three places:
 * ``BACKEND_METHODS``: rules a library has beyond the contract, keyed by backend name
   (``torch.nn.utils.prune.global_unstructured``: one magnitude threshold for all configured layers).
 * ``FLOOR_METHODS``: random masks and random rows, the floor every rule should clear.
+* one-shot records (``harness.oneshot``: SparseGPT, llm-compressor's modifiers) that add a rule
+  (``suites/quality/oneshot_methods.py``).
 
-A calibration-based one-shot pruner (SparseGPT, llm-compressor's modifiers) is one more record: a
-``Rule(..., calibrated=True)`` and a ``prune(job)`` that runs ``job.calibration`` through the model and
-prunes it in place; put it in ``CONTRACT_RULES`` under its contract name, or in ``BACKEND_METHODS`` under
-its backend's name. The protocol, reports and the papers' anchors pick it up from the record alone.
+A calibration-based one-shot pruner a backend exposes as a ``harness.oneshot`` record needs nothing here
+(``oneshot_methods``); another is one more record: a ``Rule(..., calibrated=True)`` and a ``prune(job)`` that
+runs ``job.calibration`` through the model and prunes it in place, in ``CONTRACT_RULES`` under its contract
+name or in ``BACKEND_METHODS`` under its backend's name. The protocol, reports and the papers' anchors pick
+it up from the record alone.
 """
 
 from __future__ import annotations
@@ -276,8 +279,11 @@ BACKEND_METHODS: dict[str, tuple[Callable[[Backend], PruningMethod], ...]] = {
 
 def methods_of(backend: Backend) -> tuple[list[PruningMethod], list[NotRun]]:
     """Every method ``backend`` gives the grid, and each rule name it provides that gives none, with why."""
+    from .oneshot_methods import oneshot_methods
+
     methods = [build(backend) for api_name, build in CONTRACT_RULES.items() if backend.provides(api_name)]
     methods += [build(backend) for build in BACKEND_METHODS.get(backend.name, ())]
+    methods += oneshot_methods(backend, {method.rule.name for method in methods})
     not_run = [NotRun(backend.name, n, why) for n, why in NOT_A_GRID_RULE.items() if backend.provides(n)]
     return methods, not_run
 

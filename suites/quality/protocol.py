@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from prunebench.harness.errors import UnsupportedError
 from torch import nn
 
 from . import costs
@@ -169,6 +170,8 @@ def run_cell(point: Point, method: PruningMethod, target: Target) -> Cell:
             pruned = method.prune(job)
         one_shot = point.task.quality(pruned)
         compression = costs.measure(pruned, point.layers, inputs)
+    except UnsupportedError as error:  # a method declaring the model outside what it prunes: no result, no failure
+        return _cell(point, method, target, NOT_APPLICABLE, reason=one_line(error))
     except Exception as error:  # the library's failure is the result, recorded with its message
         return _cell(point, method, target, FAILS, reason=one_line(error), seconds=time.perf_counter() - started)
     try:
