@@ -18,9 +18,12 @@ from ..structured_checks import parameter_count
 from .models import ZOO, ZooModel, require_transformers
 from .pruning import SPARSITY_LEVELS, ZooPruning, pruned_once
 
-ZOO_TEST_TIMEOUT_S = 120
-"""Per-test limit: the slowest zoo case prunes in seconds on two cores; a pruner that hangs on a model
-(Torch-Pruning on grouped-query attention, its issue #527) fails after this instead of the plugin's 300 s."""
+ZOO_TEST_TIMEOUT_S = 600
+"""Per-test limit, to detect a hang only: a case's first test prunes the model, and in float16 on a CPU (no fast
+half-precision kernels) Torch-Pruning prunes MobileNetV2 in about 65 s on an idle 2-core machine and past 120 s
+when the machine is busy (the dtype-matrix runs timed out there at a 120 s limit, and passed alone). A pruner
+known to hang on a model (Torch-Pruning on grouped-query attention, its issue #527) is refused by its adapter
+before it starts."""
 
 pytestmark = [
     pytest.mark.requires("BaseStructuredSparsifier", "SaliencyPruner"),
