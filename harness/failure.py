@@ -16,6 +16,9 @@ MESSAGE_CHARS = 20_000
 report directory keeps the whole text once, in a side file)."""
 REASON_CHARS = 1_000
 """The most characters of one reason (a skip's, an expected failure's, a crash's) a report keeps."""
+TIMEOUT_MARK = "Timeout (>"
+"""How pytest-timeout's signal method words the failure it raises inside a test that ran too long
+(pytest-timeout has no exception type of its own: ``pytest.fail`` is all it raises)."""
 TAIL_LINES = 6
 """The lines kept of a failure that has no ``E`` lines (a crash report): its end says what happened."""
 

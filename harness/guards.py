@@ -21,15 +21,13 @@ import pytest
 from . import leaks
 from .cell import TestCell
 from .errors import NotApplicableError
+from .failure import TIMEOUT_MARK
 from .global_state import GlobalStateMutationError, TorchGlobalState
 from .memory import PeakMemoryProbe
 from .torch_attributes import TorchAttributes
 
 DEFAULT_TEST_TIMEOUT_S = 300.0
 """Per-test limit when the user sets none: far above any conformance or perf test, far below forever."""
-TIMEOUT_MARK = "Timeout (>"
-"""How pytest-timeout's signal method words the failure it raises inside a test that ran too long
-(pytest-timeout has no exception type of its own: ``pytest.fail`` is all it raises)."""
 
 
 def default_timeout(config: pytest.Config) -> None:

@@ -5,8 +5,10 @@ it to that: each failure's command runs alone, in a fresh pytest process, with t
 fails again, the report says *reproduces alone*. If it passes, the failure depended on what ran before
 it in its process (the backend keeps state between tests): a replay file lists the tests that process
 ran up to and including it (``harness.replay``), the replay runs, and the report gives its command and
-what it showed. The cost is bounded: at most ``cap`` failures are tried (in the run's order), at most
-``REPLAYS`` replays run, each rerun has a time limit, and the report says what was not tried.
+what it showed. A test that ran past its time limit is not replayed: timing depends on the machine's
+load, so passing alone is no evidence of state kept between tests, and the report says it timed out. The
+cost is bounded: at most ``cap`` failures are tried (in the run's order), at most ``REPLAYS`` replays run,
+each rerun has a time limit, and the report says what was not tried.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .conformance_results import ConformanceRecord, read_conformance
-from .failure import Failure
+from .failure import TIMEOUT_MARK, Failure
 from .process_tree import Child, run_process_trees
 from .replay import replay_command, write_replay
 
@@ -101,7 +103,23 @@ def _replay(failure: Failure, report: Path, scratch: Path, index: int, matrix: S
 PASSES_ALONE = "passes alone"
 
 
-def _alone_verdict(outcome: str | None, rerun: Rerun) -> str:
+def timed_out(failure: Failure) -> bool:
+    """Whether the failure is pytest-timeout's: the test ran past its time limit."""
+    return TIMEOUT_MARK in failure.message
+
+
+TIMED_OUT = (
+    "timed out: a time limit depends on the machine's speed and load as much as on the backend (a hang, or work "
+    "too slow for the limit)"
+)
+
+
+def _alone_verdict(outcome: str | None, rerun: Rerun, failure: Failure) -> str:
+    if timed_out(failure):
+        if outcome in FAILING:
+            return f"{TIMED_OUT}; it fails alone too"
+        if outcome == "passed":
+            return f"{TIMED_OUT}; it passes alone: the run's load, not the backend's state, is the likelier cause"
     if outcome in FAILING:
         return ALONE
     if outcome is None:
@@ -137,11 +155,11 @@ def _tried(
     """Each failure rerun alone; the first ``REPLAYS`` that pass alone replayed after the tests before them."""
     alone = [_alone(failure, scratch, index) for index, failure in enumerate(chosen)]
     statuses = _run(alone, ALONE_TIMEOUT_S, concurrency, cwd)
-    verdicts = [_alone_verdict(r.outcome(f, s), r) for r, f, s in zip(alone, chosen, statuses, strict=True)]
-    replayable = [
+    verdicts = [_alone_verdict(r.outcome(f, s), r, f) for r, f, s in zip(alone, chosen, statuses, strict=True)]
+    replayable = [  # a timeout is never replayed: passing alone says nothing about state kept between tests
         index
         for index, failure in enumerate(chosen)
-        if verdicts[index] != ALONE and not verdicts[index].startswith("could not") and failure.position
+        if verdicts[index] != ALONE and not verdicts[index].startswith(("could not", TIMED_OUT)) and failure.position
     ]
     replays = {index: _replay(chosen[index], report, scratch, index, matrix) for index in replayable[:REPLAYS]}
     statuses = _run([rerun for rerun, _ in replays.values()], REPLAY_TIMEOUT_S, concurrency, cwd)

@@ -70,8 +70,9 @@ class Run:
         return [failure for failure in self.document()["failures"] if failure["backend"] == backend]
 
 
-def prunebench(report: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+def prunebench(report: Path, *args: str, env: dict[str, str] | None = None, pytest_args: tuple[str, ...] = ()) -> Run:
     command = [sys.executable, "-m", "prunebench.harness.cli", *args, f"--report={report}"]
+    command += ["--", *pytest_args] if pytest_args else []
     environment = {**os.environ, **(env or {})}
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=ROOT, env=environment, errors="replace"
@@ -145,6 +146,13 @@ def test_a_version_that_is_a_module_is_shown_as_its_type(shared):
     assert "its 'version' is a module, not a str" in (shared.report / "scoreboard.md").read_text()
 
 
+def _with_this_python(command: str) -> list[str]:
+    """A printed ``python -m pytest ...`` command, run by this interpreter (not whichever ``python`` is on PATH)."""
+    words = shlex.split(command)
+    assert words[0] == "python", command
+    return [sys.executable, *words[1:]]
+
+
 def test_a_failure_that_depends_on_earlier_tests_says_so_with_a_replay_that_reproduces_it(tmp_path):
     """90 grid tests pass in the run's order (90 calls); their second pass turns after 150 calls: it fails
     in the second pass only, passes alone, and its replay (the tests before it, then it) fails again."""
@@ -157,10 +165,10 @@ def test_a_failure_that_depends_on_earlier_tests_says_so_with_a_replay_that_repr
     assert first["reproduction"].startswith("depends on earlier tests in the process"), first
     assert first["replay_command"] and "--prunebench-replay=" in first["replay_command"], first
     replay = subprocess.run(
-        shlex.split(first["replay_command"]), capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=ROOT
+        _with_this_python(first["replay_command"]), capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=ROOT
     )
     assert replay.returncode == 1 and first["test"].rsplit("/", 1)[1] in replay.stdout, replay.stdout[-3000:]
-    alone = subprocess.run(shlex.split(first["command"]), capture_output=True, text=True, timeout=300, cwd=ROOT)
+    alone = subprocess.run(_with_this_python(first["command"]), capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert alone.returncode == 0, f"the failure reproduces alone after all:\n{alone.stdout[-3000:]}"
 
 
@@ -205,3 +213,15 @@ def test_a_failure_declared_while_the_run_goes_is_rerun_under_the_runs_declarati
     assert first["reproduction"] == "reproduces alone", first
     (entry, *_) = load_xfails(declarations)  # the file did change: the next run expects the failure
     assert entry.reason == "declared while the run was going" and entry.matches(first["test"].rsplit("/", 1)[1])
+
+
+def test_a_timeout_is_reported_as_a_timeout_never_as_kept_state(tmp_path):
+    """A 3 s ``step()`` under ``--timeout=1`` times out in the run; alone (the default limit) it passes. The report
+    says it timed out and does not replay it: passing alone is no evidence of state kept between tests."""
+    backend = "--backend=tests.misbehaving.slow_step"
+    options = ("--suite=core", "-n=1", "--reproduce=1", "-k", "test_step_applies_update_mask")
+    run = prunebench(tmp_path / "report", "run", backend, *options, pytest_args=("--timeout=1",))
+    assert run.completed.returncode == 1, run.output[-5000:]
+    (first, *_) = run.failures("slow-step")
+    assert first["reproduction"].startswith("timed out") and "passes alone" in first["reproduction"], first
+    assert "keeps state" not in first["reproduction"] and not first.get("replay_command"), first
