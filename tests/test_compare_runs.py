@@ -152,7 +152,9 @@ def _perf_run(backend: str, report: Path, *extra: str) -> Results:
 def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
     base = write_results(_perf_run("reference", tmp_path / "base"), tmp_path / "base.json")
     slowed = [_perf_run("tests.broken._perf_step_stalls", tmp_path / f"slow{index}") for index in (1, 2)]
-    control = _perf_run("tests.broken._control", tmp_path / "control", "--perf-min-time=0.05")
+    # a second of timed work: more than 3 rounds unless one 32x32 step took a third of a second (a busy
+    # machine stalls a round by tens of milliseconds, which 0.05 s of work did not always absorb)
+    control = _perf_run("tests.broken._control", tmp_path / "control", "--perf-min-time=1")
     (case,) = load_results(tmp_path / "control" / "perf.json").cases
     assert case.stats["rounds"] > 3, "a sub-millisecond case gets more rounds than the minimum"
     slowed_paths = [str(write_results(run, tmp_path / f"slow{index}.json")) for index, run in enumerate(slowed)]

@@ -93,8 +93,11 @@ def test_a_load_of_nothing_or_for_no_time_is_refused(processes, limit):
 
 DRIVER = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from prunebench.harness.cpu_load import CpuLoad
+    # Ctrl-C raises KeyboardInterrupt here even when this test was started with SIGINT ignored (a background
+    # job of a non-interactive shell), as it is in a user's terminal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     with CpuLoad(2) as load:
         print(" ".join(map(str, load.pids)), flush=True)
         time.sleep(120)
