@@ -84,49 +84,37 @@ def run_conformance(
 ) -> int:
     """Run ``lanes`` into ``report`` and return the exit status; raises ``RunInterruptedError`` on a stop signal."""
     run_status.begin(report)
-    with snapshot(report):
+    with snapshot(report):  # every process of the run reads the expected failures it started with
         _take_known_declarations(common)
-        return _run_and_judge(lanes, workers, common, report, matrix, reproduce_cap)
+        try:
+            children = run_lanes(lanes, workers, common)
+        except RunInterruptedError as stop:
+            reports = _reports(lanes, [None] * len(lanes), [None] * len(lanes))
+            write_report(report, merge_lanes(reports, report))
+            run_status.write(report, merged_status(reports))
+            run_status.interrupt(report, str(stop))
+            raise
+        reports = _reports(lanes, [child.status for child in children], [child.ended for child in children])
+        clashes = same_names(reports, [lane.options for lane in lanes])
+        if clashes:
+            print(f"prunebench: error: {'; '.join(clashes)}: each backend needs a name of its own", file=sys.stderr)
+            return USAGE
+        run, status = merge_lanes(reports, report), merged_status(reports)
+        if run.failures and reproduce_cap > 0:
+            from .reproduction import reproduce
 
-
-def _run_and_judge(
-    lanes: Sequence[Lane],
-    workers: str,
-    common: Sequence[str],
-    report: Path,
-    matrix: Sequence[str],
-    reproduce_cap: int,
-) -> int:
-    """The lanes, their merged report, the reruns and the exit status (under the run's snapshot)."""
-    try:
-        children = run_lanes(lanes, workers, common)
-    except RunInterruptedError as stop:
-        reports = _reports(lanes, [None] * len(lanes), [None] * len(lanes))
-        write_report(report, merge_lanes(reports, report))
-        run_status.write(report, merged_status(reports))
-        run_status.interrupt(report, str(stop))
-        raise
-    reports = _reports(lanes, [child.status for child in children], [child.ended for child in children])
-    clashes = same_names(reports, [lane.options for lane in lanes])
-    if clashes:
-        print(f"prunebench: error: {'; '.join(clashes)}: each backend needs a name of its own", file=sys.stderr)
-        return USAGE
-    run, status = merge_lanes(reports, report), merged_status(reports)
-    if run.failures and reproduce_cap > 0:
-        from .reproduction import reproduce
-
-        print(f"prunebench: rerunning {min(len(run.failures), reproduce_cap)} failure(s) alone", flush=True)
-        failures, notes = reproduce(run.failures, report, matrix, reproduce_cap, concurrency(workers))
-        run = dataclasses.replace(run, failures=failures, notes=run.notes + notes)
-    for written in write_report(report, run):
-        print(f"prunebench: report written to {written}")
-    run_status.write(report, status)
-    if len(lanes) > 1:
-        print("\nprunebench scoreboard (every lane)\n" + run.scoreboard.render())
-    for note in run.notes:
-        print(f"prunebench: note: {note}")
-    _print_failures(run, max(reproduce_cap, SHOWN_FAILURES))
-    verdict = conformance_verdict(run, status, reports)
-    if verdict.why:
-        print(f"prunebench: error: {verdict.why}; see {report}", file=sys.stderr)
-    return verdict.status
+            print(f"prunebench: rerunning {min(len(run.failures), reproduce_cap)} failure(s) alone", flush=True)
+            failures, notes = reproduce(run.failures, report, matrix, reproduce_cap, concurrency(workers))
+            run = dataclasses.replace(run, failures=failures, notes=run.notes + notes)
+        for written in write_report(report, run):
+            print(f"prunebench: report written to {written}")
+        run_status.write(report, status)
+        if len(lanes) > 1:
+            print("\nprunebench scoreboard (every lane)\n" + run.scoreboard.render())
+        for note in run.notes:
+            print(f"prunebench: note: {note}")
+        _print_failures(run, max(reproduce_cap, SHOWN_FAILURES))
+        verdict = conformance_verdict(run, status, reports)
+        if verdict.why:
+            print(f"prunebench: error: {verdict.why}; see {report}", file=sys.stderr)
+        return verdict.status
