@@ -131,12 +131,16 @@ def test_rounds_for_refuses_bad_settings(minimum, budget):
         rounds_for(0.01, minimum, budget)
 
 
-def _perf_run(backend: str, report: Path, *extra: str) -> Results:
-    """The 32x32 WeightNorm 1x4 step, 3 rounds, through ``prunebench run``, relabelled ``reference`` (the
-    backend name a user keeps while their code changes)."""
+WN_STEP = "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"
+SPARSEGPT_PRUNE = "oneshot_prune and SparseGPTSparsifier and unstructured"
+
+
+def _perf_run(backend: str, report: Path, *extra: str, keyword: str = WN_STEP) -> Results:
+    """One perf case at 32x32 (the WeightNorm 1x4 step unless ``keyword`` picks another), 3 rounds, through
+    ``prunebench run``, relabelled ``reference`` (the backend name a user keeps while their code changes)."""
     command = [sys.executable, "-m", "prunebench.harness.cli", "run", f"--backend={backend}", "--suite=perf"]
     command += ["--perf-sizes=32", "--perf-rounds=3", "--perf-threads=default", *extra, f"--report={report}"]
-    command += ["-k", "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"]
+    command += ["-k", keyword]
     env = environment_outside_xdist()
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -167,6 +171,18 @@ def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
         caught.stdout + caught.stderr
     )
     assert passed.returncode == 0 and "no regression beyond 500%" in passed.stdout, passed.stdout + passed.stderr
+
+
+def test_compare_catches_a_slowed_oneshot_prune_end_to_end(tmp_path):
+    """The one-shot perf case times the whole prune: a SparseGPT whose step stalls 0.2 s is a regression."""
+    base = write_results(_perf_run("reference", tmp_path / "base", keyword=SPARSEGPT_PRUNE), tmp_path / "base.json")
+    slowed = _perf_run("tests.broken._perf_oneshot_stalls", tmp_path / "slow", keyword=SPARSEGPT_PRUNE)
+    (case,) = slowed.cases
+    assert case.stats["rounds"] >= 3 and "oneshot_prune" in case.key()[0], case.key()
+    slowed_path = str(write_results(slowed, tmp_path / "slow.json"))
+    compare = [sys.executable, "-m", "prunebench.harness.cli", "compare", "--threshold=500%", str(base), slowed_path]
+    caught = subprocess.run(compare, capture_output=True, text=True, timeout=120)
+    assert caught.returncode == 1 and "oneshot_prune" in caught.stdout, caught.stdout + caught.stderr
 
 
 @pytest.mark.parametrize(
