@@ -3,6 +3,12 @@
 The performance suites put each case's identity (backend, device, operation, params) and its peak
 memory into ``extra_info``; pytest-benchmark supplies the timing statistics. Only its documented
 JSON output is read, not its internals.
+
+pytest-benchmark writes a case whose rounds were cut short by a ``BaseException`` (pytest-timeout's
+limit, Ctrl-C) with the rounds it had. Such a record is not a measurement: the suites mark a case
+complete only after its last round and its memory run, and an incomplete one is left out here (its test
+failed, and the run's outcomes say so), rather than losing the whole run's results or publishing a
+median of the rounds that happened to finish.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from typing import Any
 
 from .environment import MACHINE_INFO_KEY, MachineLoad, describe_environment
 from .results import Case, Results, ResultsError
+
+COMPLETE_KEY = "complete"
+"""``extra_info`` flag the suites set to False before a case's first round and True after its last."""
 
 
 def _split_out(params: str, token: str) -> list[str]:
@@ -47,6 +56,7 @@ def _case(benchmark: dict[str, Any], source: str) -> Case:
     extra = {key: value for key, value in info.items() if key not in {"backend", "device", "operation", "params"}}
     extra.pop("peak_memory_bytes", None)
     extra.pop("memory_method", None)
+    extra.pop(COMPLETE_KEY, None)
     return Case(
         id=case_id(benchmark["fullname"], info["backend"], info["device"]),
         backend=info["backend"],
@@ -58,6 +68,11 @@ def _case(benchmark: dict[str, Any], source: str) -> Case:
         memory_method=info.get("memory_method"),
         extra=extra,
     )
+
+
+def _complete(benchmark: dict[str, Any]) -> bool:
+    """False for a case the suite marked incomplete; a record without the flag (older JSON) counts as whole."""
+    return benchmark.get("extra_info", {}).get(COMPLETE_KEY, True) is not False
 
 
 def _machine_load(document: dict[str, Any]) -> MachineLoad | None:
@@ -72,7 +87,8 @@ def results_from_benchmark_json(path: str | Path) -> Results:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ResultsError(f"{source}: cannot read pytest-benchmark JSON ({error})") from None
-    cases = [_case(benchmark, source) for benchmark in document.get("benchmarks", [])]
+    benchmarks = document.get("benchmarks", [])
+    cases = [_case(benchmark, source) for benchmark in benchmarks if _complete(benchmark)]
     backends = sorted({(case.backend, case.extra.get("backend_version", "unknown")) for case in cases})
     return Results(
         kind="perf",

@@ -27,7 +27,9 @@ from .memory import PeakMemoryProbe
 from .torch_attributes import TorchAttributes
 
 DEFAULT_TEST_TIMEOUT_S = 300.0
-"""Per-test limit when the user sets none: far above any conformance or perf test, far below forever."""
+"""Per-test limit when the user sets none: far above any conformance test, far below forever."""
+TIMEOUT_IS_DEFAULT = pytest.StashKey[bool]()
+"""Set when the limit above was applied because the user chose none: a suite may then set its own."""
 
 
 def default_timeout(config: pytest.Config) -> None:
@@ -40,6 +42,7 @@ def default_timeout(config: pytest.Config) -> None:
     chosen = config.getoption("timeout", None) is not None or os.environ.get("PYTEST_TIMEOUT")
     if not chosen and not config.getini("timeout"):
         config.option.timeout = DEFAULT_TEST_TIMEOUT_S
+        config.stash[TIMEOUT_IS_DEFAULT] = True
 
 
 def memory_probe(device: str | None, record_cpu_memory: bool) -> PeakMemoryProbe | None:

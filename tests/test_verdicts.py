@@ -16,7 +16,10 @@ from typing import Any
 
 import pytest
 from prunebench.harness.leaks import EXIT_GRACE_ENV
+from prunebench.harness.results import load_results
 from prunebench.harness.xfails import load_xfails
+
+from .conftest import environment_outside_xdist
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_LIMIT_S = 900
@@ -70,10 +73,19 @@ class Run:
         return [failure for failure in self.document()["failures"] if failure["backend"] == backend]
 
 
-def prunebench(report: Path, *args: str, env: dict[str, str] | None = None, pytest_args: tuple[str, ...] = ()) -> Run:
+def prunebench(
+    report: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    pytest_args: tuple[str, ...] = (),
+    outside_xdist: bool = False,
+) -> Run:
+    """``prunebench ARGS --report=REPORT -- PYTEST_ARGS``; ``outside_xdist`` for a perf run, which must time its
+    cases (pytest-benchmark times nothing in an xdist worker's environment, and this test may run in one)."""
     command = [sys.executable, "-m", "prunebench.harness.cli", *args, f"--report={report}"]
     command += ["--", *pytest_args] if pytest_args else []
-    environment = {**os.environ, **(env or {})}
+    inherited = environment_outside_xdist() if outside_xdist else dict(os.environ)
+    environment = {**inherited, **(env or {})}
     completed = subprocess.run(
         command, capture_output=True, text=True, timeout=RUN_LIMIT_S, cwd=ROOT, env=environment, errors="replace"
     )
@@ -225,3 +237,23 @@ def test_a_timeout_is_reported_as_a_timeout_never_as_kept_state(tmp_path):
     (first, *_) = run.failures("slow-step")
     assert first["reproduction"].startswith("timed out") and "passes alone" in first["reproduction"], first
     assert "keeps state" not in first["reproduction"] and not first.get("replay_command"), first
+
+
+def test_a_perf_case_cut_short_is_left_out_and_the_run_keeps_its_other_results(tmp_path):
+    """A perf case timed out in its second round: pytest-benchmark still writes its one round. The run reports
+    the failure (exit 1) and writes its results without that case, with the cases that did complete. (The
+    squash_mask case steps in its setup, so it is the one cut short after a round; the step case after it
+    stalls in its warm-up.)"""
+    backend = "--backend=tests.misbehaving.stalls_late_step"
+    options = ("--suite=perf", "--perf-sizes=64", "--perf-rounds=3", "--perf-min-time=0", "--perf-threads=1")
+    selection = ("-k", "(wn_unstructured and step) or (floor and read)")
+    run = prunebench(
+        tmp_path / "report", "run", backend, *options, *selection, pytest_args=("--timeout=5",), outside_xdist=True
+    )
+    assert run.completed.returncode == 1, run.output[-5000:]
+    assert "Timeout" in run.output and "lacks extra_info" not in run.output, run.output[-5000:]
+    cases = load_results(tmp_path / "report" / "perf.json").cases
+    measured = sorted((case.id, case.stats.get("rounds")) for case in cases)
+    assert not [case for case in cases if case.operation in ("step", "squash_mask")], measured  # both stepped
+    assert all(case.stats["rounds"] >= 3 for case in cases), measured
+    assert [case for case in cases if case.operation == "floor"], measured

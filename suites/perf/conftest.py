@@ -26,7 +26,9 @@ from typing import Any
 
 import pytest
 import torch
+from prunebench.harness.benchmark_import import COMPLETE_KEY
 from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineLoad
+from prunebench.harness.guards import TIMEOUT_IS_DEFAULT
 from prunebench.harness.memory import memory_method, peak_memory_bytes
 from prunebench.harness.perf_modes import PerfMode, modes_for, running
 from prunebench.harness.timing import MAX_ROUNDS, check_round_settings, rounds_for, synchronize
@@ -36,6 +38,10 @@ DEFAULT_ROUNDS = 5
 DEFAULT_MIN_TIME = 0.25
 DEFAULT_THREADS = "1,default"
 RUN_START = pytest.StashKey[CpuSample]()
+PERF_TEST_TIMEOUT_S = 1800
+"""A perf case's time limit unless the user chose one: hang detection only. A case runs its operation at
+least ``--perf-rounds`` + 2 times, and some take a minute each (Torch-Pruning's 256-layer ``prune()`` with a
+busy process per core): the harness's 300 s default cut such a case short, a verdict on the machine's load."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -150,6 +156,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if all("perf" in item.path.parts for item in items):
         items.sort(key=interleaved)
+    if config.stash.get(TIMEOUT_IS_DEFAULT, False):
+        for item in items:
+            if "perf" in item.path.parts and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(PERF_TEST_TIMEOUT_S))
 
 
 @pytest.fixture
@@ -172,6 +182,8 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mod
             target(*arguments)
             synchronize(device)
 
+        identity = {"backend": backend.name, "device": device, "operation": operation, COMPLETE_KEY: False}
+        benchmark.extra_info.update(identity)  # a round cut short (a timeout) leaves the record marked incomplete
         with running(perf_mode) as mode:
             warm_arguments = setup()  # one untimed round: first-call costs out, and the length of a round known
             started = time.perf_counter()
@@ -191,6 +203,7 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mod
                 "peak_memory_bytes": peak,
                 "memory_method": memory_method(device),
                 "load_processes": mode.load_processes,
+                COMPLETE_KEY: True,
             }
         )
 
