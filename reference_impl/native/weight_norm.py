@@ -37,9 +37,11 @@ CHUNK_ELEMENTS = 1 << 16
 enough that claiming costs nothing."""
 SAMPLE_SIZE = 1 << 16
 """Block means sampled to bracket the cut (as ``block_masks.SAMPLE_SIZE``)."""
-ELEMENTS_PER_THREAD = 1 << 18
-"""A call uses one more thread per this many elements, up to torch's thread count: a smaller weight is not
-worth waking a thread for."""
+ELEMENTS_PER_THREAD = 1 << 22
+"""A call uses one more thread per this many elements (16 MiB of float32), up to torch's thread count. A
+smaller weight's step takes a few milliseconds, and a second thread then mostly waits: for a core the OS
+gave to something else, a step of ~1 ms at 1024² took 1.7-2.5x longer with two threads than with one
+(median of 60, results/cpu/contention_probe.md), which was 1M elements against the earlier 256K a thread."""
 OK, BAD_ARGUMENT, FAILED, DECLINED = 0, 1, 2, 3
 _ARGUMENTS = (
     [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
