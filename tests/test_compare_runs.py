@@ -174,15 +174,16 @@ def test_compare_catches_a_slowed_backend_end_to_end(tmp_path):
 
 
 def test_compare_catches_a_slowed_oneshot_prune_end_to_end(tmp_path):
-    """The one-shot perf case times the whole prune: a SparseGPT whose step stalls 2 s is a regression. (A 0.2 s
-    stall read 1.49x in a clean-clone CI run: the 32x32 prune itself took ~0.4 s with every core busy; 2 s
-    against a 100% threshold holds until the prune itself takes 2 s.)"""
+    """The one-shot perf case times the whole prune: a SparseGPT whose step stalls 3 s is a regression. (A 0.2 s
+    stall read 1.49x in a clean-clone CI run: the 32x32 prune itself took ~0.4 s with every core busy. The
+    threshold stays 500%: a few-millisecond base case's rounds can spread 360% under load, and a spread above
+    the threshold is inconclusive, not a regression; 3 s is over 6x a base of up to 0.6 s.)"""
     base = write_results(_perf_run("reference", tmp_path / "base", keyword=SPARSEGPT_PRUNE), tmp_path / "base.json")
     slowed = _perf_run("tests.broken._perf_oneshot_stalls", tmp_path / "slow", keyword=SPARSEGPT_PRUNE)
     (case,) = slowed.cases
     assert case.stats["rounds"] >= 3 and "oneshot_prune" in case.key()[0], case.key()
     slowed_path = str(write_results(slowed, tmp_path / "slow.json"))
-    compare = [sys.executable, "-m", "prunebench.harness.cli", "compare", "--threshold=100%", str(base), slowed_path]
+    compare = [sys.executable, "-m", "prunebench.harness.cli", "compare", "--threshold=500%", str(base), slowed_path]
     caught = subprocess.run(compare, capture_output=True, text=True, timeout=120)
     assert caught.returncode == 1 and "oneshot_prune" in caught.stdout, caught.stdout + caught.stderr
 
