@@ -194,11 +194,8 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mod
         arguments = setup()
         peak = peak_memory_bytes(lambda: target(*arguments), device)
         benchmark.extra_info.update(
-            {
-                "backend": backend.name,
+            {  # the identity (backend, device, operation) is already there, written before the first round
                 "backend_version": backend.version,
-                "device": device,
-                "operation": operation,
                 "params": {**params, **mode.params()},
                 "peak_memory_bytes": peak,
                 "memory_method": memory_method(device),
