@@ -26,8 +26,11 @@ And some comparisons cannot be judged at all. When either run was measured on a 
 recorded load, ``harness.environment``), or a case's own rounds spread wider than the threshold (its
 interquartile range over its median, in either run), a case that got slower beyond the threshold is
 *inconclusive*, not regressed: such timings measure the machine. ``prunebench compare`` then exits with
-its own status (``INCONCLUSIVE_EXIT``), lists those cases and says how to get an answer. Peak memory does
-not depend on the load: a memory regression stays one.
+its own status (``INCONCLUSIVE_EXIT``), lists those cases and says how to get an answer. A wide spread
+does not stand in the way when the two runs' rounds are apart by more than the threshold (the new run's
+fastest round slower than the base run's slowest by more than it): no spread of the base explains that,
+as noise adds time to the new run's rounds and takes none from the base's. Peak memory does not depend
+on the load: a memory regression stays one.
 """
 
 from __future__ import annotations
@@ -141,6 +144,33 @@ class Change:
         """The wider of the two runs' own spread: interquartile range over median (rounds that disagree)."""
         return max(_spread(self.base), _spread(self.new))
 
+    @property
+    def apart_ratio(self) -> float | None:
+        """The new run's fastest round over the base run's slowest (relative: each over its yardstick's round
+        that makes the ratio smallest); None when a run did not record its slowest round.
+
+        Beyond the threshold, the rounds of the two runs do not overlap even with that margin: a spread in
+        either run cannot account for the slowdown, so a wide spread no longer makes it inconclusive.
+        """
+        cases = [self.base, *([self.new_yardstick, self.base_yardstick] if self.relative else [])]
+        if any(case is None or case.worst is None for case in cases):
+            return None
+        new, base = float(self.new.stats["min"]), float(self.base.stats["max"])
+        if self.relative:
+            assert self.base_yardstick is not None and self.new_yardstick is not None  # for type checkers
+            new_yardstick = float(self.new_yardstick.stats["max"])
+            base_yardstick = float(self.base_yardstick.stats["min"])
+            if new_yardstick <= 0 or base_yardstick <= 0:
+                return None
+            new, base = new / new_yardstick, base / base_yardstick
+        return new / base if base > 0 else None
+
+    def noisy(self, threshold: float) -> bool:
+        """Its rounds spread wider than ``threshold`` in either run and the two runs' rounds are not apart by more
+        than it: a ratio beyond the threshold then says nothing about the code."""
+        apart = self.apart_ratio
+        return self.spread() > threshold and (apart is None or apart <= 1 + threshold)
+
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold``: time (the median and the fastest round both), and memory beyond
         both the threshold and the noise band."""
@@ -185,8 +215,9 @@ class CaseComparison:
         return [what for what in verdicts[0] if all(what in verdict for verdict in verdicts[1:])]
 
     def noisy(self, threshold: float) -> bool:
-        """Its rounds spread wider than ``threshold`` in some run: a ratio beyond it says nothing."""
-        return any(change.spread() > threshold for change in self.changes)
+        """Its rounds spread wider than ``threshold`` in some run, overlapping the base's: a ratio beyond it says
+        nothing."""
+        return any(change.noisy(threshold) for change in self.changes)
 
     def regressed_somewhere(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold`` in at least one run."""
@@ -229,7 +260,7 @@ class Comparison:
     def _why_inconclusive(self, case: CaseComparison) -> str:
         if self.busy:
             return "busy machine"
-        return f"its rounds spread {max(c.spread() for c in case.changes):.0%}"
+        return f"its rounds spread {max(c.spread() for c in case.changes if c.noisy(self.threshold)):.0%}"
 
     @property
     def not_reproduced(self) -> list[CaseComparison]:
@@ -315,7 +346,7 @@ class Comparison:
         why = (
             f"the machine was busy ({'; '.join(self.busy)})"
             if self.busy
-            else f"their own rounds spread more than {limit}"
+            else f"their own rounds spread more than {limit} and overlap the base run's within it"
         )
         listed = ", ".join(" ".join(map(_flat, case.key)) for case in cases)
         return [
