@@ -35,6 +35,11 @@ CASES = 160
 BLOCKS = [(1, 1), (1, 2), (1, 4), (4, 1), (2, 2), (2, 4), (1, 8), (3, 3), (8, 8)]
 LEVELS = [0.1, 0.25, 1 / 3, 0.5, 0.75, 0.9, 1.0]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+NAN_PAYLOADS = {  # bit patterns as signed integers: a quiet NaN with a payload, a signalling one, a negative one
+    torch.float32: [0x7FC00123, 0x7F800001, 0xFFC00000 - (1 << 32)],
+    torch.float16: [0x7E05, 0x7C01, 0xFE00 - (1 << 16)],
+    torch.bfloat16: [0x7FC3, 0x7F81, 0xFFC0 - (1 << 16)],
+}
 WEIGHT_KINDS = ("randn", "small_ints", "binary", "rounded", "non_finite", "tiny")
 MASK_KINDS = ("fresh", "random", "stepped")
 CHUNK_ELEMENTS = (1, 7, 64, native.CHUNK_ELEMENTS)
@@ -91,7 +96,12 @@ def _weight(shape: tuple[int, int], kind: str, dtype: torch.dtype, seed: int) ->
     if kind == "non_finite":
         picks = torch.randint(0, weight.numel(), (max(1, weight.numel() // 20),), generator=generator)
         weight.view(-1)[picks] = torch.tensor([math.nan, math.inf, -math.inf])[picks % 3]
-    return weight.to(dtype)
+    weight = weight.to(dtype)
+    if kind == "non_finite":  # NaNs of other payloads and signs (a signalling one among them): all one NaN to rank
+        nan_picks = picks[picks % 3 == 0][::2]
+        bits = weight.view(torch.int32 if dtype == torch.float32 else torch.int16).view(-1)
+        bits[nan_picks] = torch.tensor(NAN_PAYLOADS[dtype], dtype=bits.dtype)[nan_picks % len(NAN_PAYLOADS[dtype])]
+    return weight
 
 
 def _case(seed: int) -> Case:
@@ -197,6 +207,22 @@ def _exact_searches(library: ctypes.CDLL) -> int:
     counter = library.weight_norm_mask_exact_searches
     counter.restype = ctypes.c_int64
     return counter()
+
+
+@pytest.mark.parametrize("block_shape", [(1, 1), (1, 4), (2, 2)], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_a_cut_among_nans_of_different_payloads_ranks_them_by_position(dtype, block_shape, kernel, monkeypatch):
+    """Three in four weights NaN, of every payload and sign: the cut at half falls among them, where every NaN is
+    one score (after +inf) and position alone decides. A kernel that ranked NaNs by their bits would differ."""
+    generator = torch.Generator().manual_seed(7)
+    weight = torch.randn(64, 96, generator=generator).to(dtype)
+    bits = weight.view(torch.int32 if dtype == torch.float32 else torch.int16).view(-1)
+    payloads = torch.tensor(NAN_PAYLOADS[dtype], dtype=bits.dtype)
+    nans = torch.randperm(bits.numel(), generator=generator)[: 3 * bits.numel() // 4]
+    bits[nans] = payloads[torch.randint(0, len(payloads), (nans.numel(),), generator=generator)]
+    for norm in (1, 2):
+        case = Case(weight, "fresh", norm, 0.5, block_shape, block_shape[0] * block_shape[1], 2, 1 << 10, 1 << 8)
+        _assert_native_matches_readable(case, 7, monkeypatch)
 
 
 @pytest.mark.parametrize("why", ["sample_misjudges_the_cut", "bracket_holds_too_many"])

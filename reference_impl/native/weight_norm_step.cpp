@@ -16,6 +16,11 @@
 //   pass 2    the mask written in place: whole blocks from their codes and the pairs, without reading the
 //             weight again; only blocks of which fewer than all elements go read their scores again.
 //
+// Pass 1 of one-element blocks runs in AVX-512 registers where the build has them (classify_ones): GCC's loop
+// over the scalar rule spent twice the read of weight and mask on packing and recounting codes.
+// scripts/profile_weight_norm.py builds this file with its stage timers on and states each stage as a multiple
+// of one read of the weight.
+//
 // When every block is chosen (2:4) there is no cut: one pass. If the sample misjudged the bracket (the k-th
 // lowest outside it), two histogram passes over the means' bits find the cut exactly instead: slower, never
 // wrong. Chunks are claimed one at a time from an atomic counter, so a thread the OS deschedules on a busy
@@ -28,6 +33,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -58,6 +64,24 @@ constexpr double SAMPLE_SIGMAS = 4.0;  // half-width of the sampled bracket, in 
 constexpr int64_t INSIDE_LIMIT = 8;    // a chunk may hold 1 / INSIDE_LIMIT of its blocks inside the bracket
 
 std::atomic<int64_t> exact_searches{0};  // how often the sampled bracket missed (tests read it: the path is taken)
+
+// Seconds the last call spent in each stage, when built with -DWEIGHT_NORM_PROFILE (scripts/profile_weight_norm.py
+// reads them); otherwise a stage's timer compiles to nothing.
+enum Stage : int { SAMPLE = 0, CLASSIFY = 1, SELECT = 2, WRITE = 3, STAGES = 4 };
+double stage_seconds[STAGES] = {0, 0, 0, 0};
+
+struct StageTimer {
+#if defined(WEIGHT_NORM_PROFILE)
+  Stage stage;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  explicit StageTimer(Stage measured) : stage(measured) {}
+  ~StageTimer() {
+    stage_seconds[stage] += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+#else
+  explicit StageTimer(Stage) {}
+#endif
+};
 
 inline float from_bits(uint32_t bits) {
   float value;
@@ -164,8 +188,10 @@ struct Scratch {
   std::vector<float> scores;
   std::vector<int32_t> keys;
   std::vector<uint8_t> keep;
+  std::vector<uint64_t> pairs;  // a batch's (key, position) pairs inside the bracket
 
-  explicit Scratch(const Problem& p) : scores(BATCH * p.block_size), keys(BATCH), keep(p.chunk_blocks) {}
+  explicit Scratch(const Problem& p)
+      : scores(BATCH * p.block_size), keys(BATCH), keep(p.chunk_blocks), pairs(BATCH) {}
 };
 
 // Scores and block keys of a weight of dtype W under norm N (1: |w|, 2: w * w), masked by its mask.
@@ -357,6 +383,102 @@ void each_with_code(const uint8_t* __restrict codes, int64_t n, uint8_t code, Fo
   }
 }
 
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define WEIGHT_NORM_AVX512 1
+
+// Pass 1 over one-element blocks [first, first + n), 16 at a time in AVX-512 registers: the scores, keys and
+// codes of Scorer::score, key_of and Bracket::code computed lane by lane (the same exact float32 operations,
+// so the same keys), the counts by population counts of the comparison masks, and the pairs inside the
+// bracket (a few in a hundred) picked out lane by lane. The loop GCC makes of the scalar version spends most
+// of its time packing compares into bytes and counting them again; this one is bound by reading the weight.
+template <int W, int N>
+void classify_ones(const Problem& p, const Bracket& bracket, int64_t first, int64_t n, uint8_t* __restrict code,
+                   int32_t* __restrict keys, int64_t* __restrict counts) {
+  using T = typename Storage<W>::type;
+  const T* __restrict weight = static_cast<const T*>(p.weight) + first;
+  const T* __restrict mask = static_cast<const T*>(p.mask) + first;
+  const __m512i no_sign = _mm512_set1_epi32(0x7FFFFFFF);
+  const __m512i nan_key = _mm512_set1_epi32(NAN_KEY);
+  const __m512i low = _mm512_set1_epi32(bracket.low), high = _mm512_set1_epi32(bracket.high);
+  const __m128i one = _mm_set1_epi8(1);
+  int64_t below = 0, at_low = 0, at_high = 0;
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
+    __m512i bits;  // the weights as float32 bits
+    __mmask16 keeps;
+    if constexpr (W == F32) {
+      bits = _mm512_maskz_loadu_epi32(valid, weight + i);
+      keeps = _mm512_mask_test_epi32_mask(valid, _mm512_maskz_loadu_epi32(valid, mask + i), no_sign);
+    } else {
+      const __m256i stored = _mm256_maskz_loadu_epi16(valid, weight + i);
+      bits = W == F16 ? _mm512_castps_si512(_mm512_cvtph_ps(stored)) : _mm512_slli_epi32(_mm512_cvtepu16_epi32(stored), 16);
+      keeps = _mm256_mask_test_epi16_mask(valid, _mm256_maskz_loadu_epi16(valid, mask + i), _mm256_set1_epi16(0x7FFF));
+    }
+    __m512 score = _mm512_castsi512_ps(_mm512_and_si512(bits, no_sign));
+    if constexpr (N == 2) score = _mm512_mul_ps(score, score);
+    // a magnitude (or its square) has no sign bit, nor has the 0 of a masked element: only NaNs need the min
+    const __m512i key = _mm512_min_epu32(_mm512_maskz_mov_epi32(keeps, _mm512_castps_si512(score)), nan_key);
+    const __mmask16 ge_low = _mm512_mask_cmpge_epi32_mask(valid, key, low);
+    const __mmask16 gt_low = _mm512_mask_cmpgt_epi32_mask(valid, key, low);
+    const __mmask16 ge_high = _mm512_mask_cmpge_epi32_mask(valid, key, high);
+    const __mmask16 gt_high = _mm512_mask_cmpgt_epi32_mask(valid, key, high);
+    __m128i lane_code = _mm_maskz_mov_epi8(ge_low, one);  // the code summed in bytes: no narrowing after
+    lane_code = _mm_mask_add_epi8(lane_code, gt_low, lane_code, one);
+    lane_code = _mm_mask_add_epi8(lane_code, ge_high, lane_code, one);
+    lane_code = _mm_mask_add_epi8(lane_code, gt_high, lane_code, one);
+    _mm_mask_storeu_epi8(code + i, valid, lane_code);
+    below += __builtin_popcount(valid & ~ge_low);
+    at_low += __builtin_popcount(ge_low & ~gt_low);
+    at_high += __builtin_popcount(ge_high & ~gt_high);
+    _mm512_storeu_si512(keys + i, key);  // in L1, for the few pairs picked out after the batch
+  }
+  counts[BELOW] = below;
+  counts[AT_LOW] = at_low;
+  counts[AT_HIGH] = at_high;
+}
+#endif
+
+// Pass 1 over the blocks [first, first + n): their codes into `code`, how many of each code into `counts`,
+// and the pairs of those strictly inside the bracket, in position order, into `scratch.pairs`.
+template <int W, int N>
+void classify_batch(const Scorer<W, N>& scorer, const Problem& p, const Bracket& bracket, int64_t first, int64_t n,
+                    uint8_t* __restrict code, Scratch& scratch, int64_t* counts) {
+  int32_t* __restrict keys = scratch.keys.data();
+  auto emit = [keys, code, ends = bracket](int64_t i, int32_t key) {  // a copy: byte stores may alias a reference
+    keys[i] = key;
+    code[i] = ends.code(key);
+  };
+  bool counted = false;
+  if (p.block_rows == 1 && p.block_size == 1) {
+#if defined(WEIGHT_NORM_AVX512)
+    classify_ones<W, N>(p, bracket, first, n, code, keys, counts);
+    counted = true;
+#else
+    scorer.template each_row_block_key<1>(first, n, scratch.scores.data(), emit);
+#endif
+  } else if (p.block_rows == 1 && p.block_size == 4) {
+    scorer.template each_row_block_key<4>(first, n, scratch.scores.data(), emit);
+  } else {
+    scorer.block_keys(first, n, keys, scratch.scores.data());
+    for (int64_t i = 0; i < n; ++i) code[i] = bracket.code(keys[i]);
+  }
+  if (!counted) {
+    int32_t batch[5] = {0, 0, 0, 0, 0};  // 32-bit counts vectorize twice as wide
+    for (int64_t i = 0; i < n; ++i) {
+      batch[BELOW] += code[i] == BELOW;
+      batch[AT_LOW] += code[i] == AT_LOW;
+      batch[AT_HIGH] += code[i] == AT_HIGH;
+    }
+    for (int c = 0; c < 4; ++c) counts[c] = batch[c];
+  }
+  uint64_t* __restrict pairs = scratch.pairs.data();
+  int64_t collected = 0;
+  each_with_code(code, n, INSIDE, [&](int64_t i) {
+    pairs[collected++] = static_cast<uint64_t>(keys[i]) << POSITION_BITS | static_cast<uint64_t>(first + i);
+  });
+  counts[INSIDE] = collected;
+}
+
 // Pass 1: each block's code, and per chunk how many are below and at each end of the bracket and the pairs
 // strictly inside it. A chunk with more than 1 / INSIDE_LIMIT of its blocks inside stops collecting and flags
 // the bracket useless (a sample blind to the distribution), which bounds the memory.
@@ -370,36 +492,15 @@ void classify(const Problem& p, Scratches& scratches, const Bracket& bracket, ui
     const int64_t end = p.chunk_end(chunk);
     for (int64_t first = p.chunk_start(chunk); first < end; first += BATCH) {
       const int64_t n = std::min(BATCH, end - first);
-      uint8_t* __restrict code = codes + first;
-      int32_t* __restrict keys = scratch.keys.data();
-      auto emit = [keys, code, ends = bracket](int64_t i, int32_t key) {  // a copy: byte stores may alias a reference
-        keys[i] = key;
-        code[i] = ends.code(key);
-      };
-      if (p.block_rows == 1 && p.block_size == 1) {
-        scorer.template each_row_block_key<1>(first, n, scratch.scores.data(), emit);
-      } else if (p.block_rows == 1 && p.block_size == 4) {
-        scorer.template each_row_block_key<4>(first, n, scratch.scores.data(), emit);
-      } else {
-        scorer.block_keys(first, n, keys, scratch.scores.data());
-        for (int64_t i = 0; i < n; ++i) code[i] = bracket.code(keys[i]);
-      }
-      int32_t batch[5] = {0, 0, 0, 0, 0};  // 32-bit counts vectorize twice as wide
-      for (int64_t i = 0; i < n; ++i) {
-        batch[BELOW] += code[i] == BELOW;
-        batch[AT_LOW] += code[i] == AT_LOW;
-        batch[INSIDE] += code[i] == INSIDE;
-        batch[AT_HIGH] += code[i] == AT_HIGH;
-      }
+      int64_t batch[5] = {0, 0, 0, 0, 0};
+      classify_batch<W, N>(scorer, p, bracket, first, n, codes + first, scratch, batch);
       for (int c = 0; c < 5; ++c) counts[c] += batch[c];
       if (batch[INSIDE] == 0) continue;
       if (static_cast<int64_t>(inside.size()) + batch[INSIDE] > limit) {
         tally->overflow = true;
         continue;
       }
-      each_with_code(code, n, INSIDE, [&](int64_t i) {
-        inside.push_back(static_cast<uint64_t>(keys[i]) << POSITION_BITS | static_cast<uint64_t>(first + i));
-      });
+      inside.insert(inside.end(), scratch.pairs.begin(), scratch.pairs.begin() + batch[INSIDE]);
     }
     tally->below[chunk] = counts[BELOW];
     tally->at_low[chunk] = counts[AT_LOW];
@@ -560,9 +661,18 @@ int32_t kth_key_by_histograms(const Problem& p, Scratches& scratches) {
 template <int W, int N>
 Cut find_cut(const Problem& p, Scratches& scratches, uint8_t* codes, Bracket* bracket, Tally* tally) {
   Cut cut{};
-  *bracket = sampled_bracket<W, N>(p, SAMPLE_SIGMAS);
-  classify<W, N>(p, scratches, *bracket, codes, tally);
-  if (cut_from(p, *bracket, codes, *tally, &cut)) return cut;
+  {
+    const StageTimer timer(SAMPLE);
+    *bracket = sampled_bracket<W, N>(p, SAMPLE_SIGMAS);
+  }
+  {
+    const StageTimer timer(CLASSIFY);
+    classify<W, N>(p, scratches, *bracket, codes, tally);
+  }
+  {
+    const StageTimer timer(SELECT);
+    if (cut_from(p, *bracket, codes, *tally, &cut)) return cut;
+  }
   ++exact_searches;
   const int32_t key = kth_key_by_histograms<W, N>(p, scratches);
   *bracket = Bracket{key, key + 1};  // the k-th lowest at its low end, nothing strictly inside
@@ -597,24 +707,28 @@ struct Writer {
 
   explicit Writer(const Problem& problem) : p(problem), scorer(problem), mask(static_cast<T*>(problem.mask)) {}
 
+  // one-row blocks: keep[i] (1 or 0) for each of the `size` elements of block i, into out[size * i ...]
+  static void fill_rows(T* __restrict out, int64_t n, int64_t size, const uint8_t* __restrict keep) {
+    if (size == 1) {  // keep * one, not a branch: these loops vectorize
+      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(keep[i] * one);
+    } else if (size == 4) {
+      for (int64_t i = 0; i < n; ++i) {
+        const T value = static_cast<T>(keep[i] * one);
+        for (int64_t j = 0; j < 4; ++j) out[4 * i + j] = value;
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        const T value = static_cast<T>(keep[i] * one);
+        for (int64_t j = 0; j < size; ++j) out[size * i + j] = value;
+      }
+    }
+  }
+
   // whole blocks [first, first + n): keep[i] (1 or 0) for every element of block first + i
   void expand(int64_t first, int64_t n, const uint8_t* __restrict keep) const {
     const int64_t size = p.block_size;
-    if (p.block_rows == 1) {  // keep * one, not a branch: these loops vectorize
-      T* __restrict out = mask + first * size;
-      if (size == 1) {
-        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(keep[i] * one);
-      } else if (size == 4) {
-        for (int64_t i = 0; i < n; ++i) {
-          const T value = static_cast<T>(keep[i] * one);
-          for (int64_t j = 0; j < 4; ++j) out[4 * i + j] = value;
-        }
-      } else {
-        for (int64_t i = 0; i < n; ++i) {
-          const T value = static_cast<T>(keep[i] * one);
-          for (int64_t j = 0; j < size; ++j) out[size * i + j] = value;
-        }
-      }
+    if (p.block_rows == 1) {
+      fill_rows(mask + first * size, n, size, keep);
       return;
     }
     for (int64_t i = 0; i < n; ++i) {
@@ -704,9 +818,13 @@ struct Writer {
 
 template <int W, int N>
 void run(const Problem& p) {
+#if defined(WEIGHT_NORM_PROFILE)
+  for (double& seconds : stage_seconds) seconds = 0;
+#endif
   const Writer<W, N> writer(p);
   Scratches scratches = scratches_for(p);
   if (p.count >= p.blocks) {  // every block chosen (2:4): no cut to find, one pass
+    const StageTimer timer(WRITE);
     for_each_chunk(p, scratches, [&](int64_t chunk, Scratch& scratch) { writer.all_chosen(chunk, scratch); });
     return;
   }
@@ -714,6 +832,7 @@ void run(const Problem& p) {
   Tally tally(p.chunks());
   const Cut cut = find_cut<W, N>(p, scratches, p.codes, &bracket, &tally);
   const Verdicts verdicts = verdicts_for(bracket, cut);
+  const StageTimer timer(WRITE);
   for_each_chunk(p, scratches, [&](int64_t chunk, Scratch& scratch) {  // allocates nothing: it writes the mask
     writer.by_codes(chunk, p.codes, tally.inside[chunk], verdicts, cut, scratch);
   });
@@ -749,6 +868,12 @@ int weight_norm_mask_abi_version() { return 2; }
 
 // How many cuts, in this process, were found by the exact histogram search after the sampled bracket missed.
 int64_t weight_norm_mask_exact_searches() { return exact_searches.load(); }
+
+// Seconds the last call spent sampling, in pass 1, selecting the cut and in pass 2 (or the one pass of 2:4):
+// zeros unless built with -DWEIGHT_NORM_PROFILE. Not thread-safe: for the profiling script alone.
+void weight_norm_mask_stage_seconds(double* out) {
+  for (int stage = 0; stage < STAGES; ++stage) out[stage] = stage_seconds[stage];
+}
 
 // Writes the keep-mask (1 kept, 0 zeroed) of a contiguous rows x cols weight of `dtype` into its contiguous
 // mask of the same dtype, in place. The sides must be whole numbers of blocks of at most 64 elements;
