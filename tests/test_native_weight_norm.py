@@ -225,6 +225,26 @@ def test_a_cut_among_nans_of_different_payloads_ranks_them_by_position(dtype, bl
         _assert_native_matches_readable(case, 7, monkeypatch)
 
 
+@pytest.mark.parametrize("block_shape", [(1, 4), (2, 2)], ids=str)
+@pytest.mark.parametrize("norm", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_block_means_are_summed_in_row_major_order(dtype, norm, block_shape, kernel, monkeypatch):
+    """Blocks scoring [1, 0, e, e] and [1, 0, 0, 0], e half an ulp of 1, alternate. Summed in row-major order,
+    ((1 + 0) + e) + e rounds to 1: every block ties and the first half by position go, both kinds. Summed in
+    pairs, (1 + 0) + (e + e) does not round to 1, and a kernel that summed so would take only the second kind."""
+    small = 2.0**-24 if norm == 1 else 2.0**-12  # its score (|w| or w * w) is half an ulp of 1 in float32
+    kinds = torch.tensor([[1.0, 0.0, small, small], [1.0, 0.0, 0.0, 0.0]])
+    rows, cols = 8, 16  # blocks
+    blocks = kinds[torch.arange(rows * cols) % 2].view(rows, cols, *block_shape)
+    weight = blocks.permute(0, 2, 1, 3).reshape(rows * block_shape[0], cols * block_shape[1]).to(dtype)
+    case = Case(weight, "fresh", norm, 0.5, block_shape, 4, 2, 1 << 6, 1 << 6)
+    expected = torch.ones_like(weight)
+    _readable(expected, case)
+    first_kind_masked = expected.view(rows, block_shape[0], cols, block_shape[1])[:, 0, 0::2, 0] == 0
+    assert first_kind_masked.any(), "the readable version should see the two kinds tie"
+    _assert_native_matches_readable(case, 0, monkeypatch)
+
+
 @pytest.mark.parametrize("why", ["sample_misjudges_the_cut", "bracket_holds_too_many"])
 def test_a_useless_sample_falls_back_to_the_exact_search(why, kernel, monkeypatch):
     """A sample of 16 blocks (``SAMPLE_SIZE`` 1): the first ones, all far above the cut at level 0.9, so the

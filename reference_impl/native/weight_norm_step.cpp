@@ -16,8 +16,9 @@
 //   pass 2    the mask written in place: whole blocks from their codes and the pairs, without reading the
 //             weight again; only blocks of which fewer than all elements go read their scores again.
 //
-// Pass 1 of one-element blocks runs in AVX-512 registers where the build has them (classify_ones): GCC's loop
-// over the scalar rule spent twice the read of weight and mask on packing and recounting codes.
+// Pass 1 of one-row blocks of one or four elements runs in AVX-512 registers where the build has them
+// (classify_ones, classify_fours): GCC's loops over the scalar rule spent up to twice the read of weight and
+// mask on packing and recounting codes. The sample asks for its runs' cache lines a few runs ahead.
 // scripts/profile_weight_norm.py builds this file with its stage timers on and states each stage as a multiple
 // of one read of the weight.
 //
@@ -60,6 +61,7 @@ constexpr uint64_t POSITION_MASK = (uint64_t{1} << POSITION_BITS) - 1;
 constexpr int64_t BATCH = 1024;        // blocks scored at once, into buffers that stay in L1 / L2
 constexpr int64_t MAX_BLOCK = 64;      // elements of the largest block this kernel takes
 constexpr int64_t SAMPLE_RUN = 16;     // consecutive blocks sampled together (one or two cache lines)
+constexpr int64_t SAMPLE_AHEAD = 8;    // runs whose lines are asked for before the one being scored
 constexpr double SAMPLE_SIGMAS = 4.0;  // half-width of the sampled bracket, in binomial deviations
 constexpr int64_t INSIDE_LIMIT = 8;    // a chunk may hold 1 / INSIDE_LIMIT of its blocks inside the bracket
 
@@ -265,6 +267,19 @@ struct Scorer {
     }
   }
 
+  // asks for the cache lines of one-row blocks [first, first + n) of weight and mask ahead of their scoring: the
+  // sample's runs lie far apart, and scored one after another each waits on memory for its lines
+  void prefetch(int64_t first, int64_t n) const {
+    if (p.block_rows != 1) return;
+    const char* w = reinterpret_cast<const char*>(weight + first * p.block_cols);
+    const char* m = reinterpret_cast<const char*>(mask + first * p.block_cols);
+    const int64_t bytes = n * p.block_cols * static_cast<int64_t>(sizeof(T));
+    for (int64_t at = 0; at < bytes; at += 64) {
+      __builtin_prefetch(w + at);
+      __builtin_prefetch(m + at);
+    }
+  }
+
   // keys of the means of blocks [first, first + n); `scores` receives their n * block_size element scores
   void block_keys(int64_t first, int64_t n, int32_t* __restrict keys, float* __restrict scores) const {
     element_scores(first, n, scores);
@@ -386,38 +401,23 @@ void each_with_code(const uint8_t* __restrict codes, int64_t n, uint8_t code, Fo
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
 #define WEIGHT_NORM_AVX512 1
 
-// Pass 1 over one-element blocks [first, first + n), 16 at a time in AVX-512 registers: the scores, keys and
-// codes of Scorer::score, key_of and Bracket::code computed lane by lane (the same exact float32 operations,
-// so the same keys), the counts by population counts of the comparison masks, and the pairs inside the
-// bracket (a few in a hundred) picked out lane by lane. The loop GCC makes of the scalar version spends most
-// of its time packing compares into bytes and counting them again; this one is bound by reading the weight.
-template <int W, int N>
-void classify_ones(const Problem& p, const Bracket& bracket, int64_t first, int64_t n, uint8_t* __restrict code,
-                   int32_t* __restrict keys, int64_t* __restrict counts) {
-  using T = typename Storage<W>::type;
-  const T* __restrict weight = static_cast<const T*>(p.weight) + first;
-  const T* __restrict mask = static_cast<const T*>(p.mask) + first;
-  const __m512i no_sign = _mm512_set1_epi32(0x7FFFFFFF);
-  const __m512i nan_key = _mm512_set1_epi32(NAN_KEY);
-  const __m512i low = _mm512_set1_epi32(bracket.low), high = _mm512_set1_epi32(bracket.high);
+// Pass 1 in AVX-512 registers, 16 blocks at a time, for one-row blocks of one or four elements: the scores,
+// block means, keys and codes of Scorer::score, mean_key, key_of and Bracket::code computed lane by lane (the
+// same exact float32 operations in the same order, so the same keys), the counts by population counts of the
+// comparison masks. The loops GCC makes of the scalar rule spend most of their time packing compares into
+// bytes and counting them again, and (for four-element blocks in half precision) converting through a buffer.
+
+// 16 block keys at a time against the bracket: their codes stored, counted; the keys kept for the pairs.
+struct LaneClassifier {
+  const __m512i low, high;
   const __m128i one = _mm_set1_epi8(1);
   int64_t below = 0, at_low = 0, at_high = 0;
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 valid = n - i >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    __m512i bits;  // the weights as float32 bits
-    __mmask16 keeps;
-    if constexpr (W == F32) {
-      bits = _mm512_maskz_loadu_epi32(valid, weight + i);
-      keeps = _mm512_mask_test_epi32_mask(valid, _mm512_maskz_loadu_epi32(valid, mask + i), no_sign);
-    } else {
-      const __m256i stored = _mm256_maskz_loadu_epi16(valid, weight + i);
-      bits = W == F16 ? _mm512_castps_si512(_mm512_cvtph_ps(stored)) : _mm512_slli_epi32(_mm512_cvtepu16_epi32(stored), 16);
-      keeps = _mm256_mask_test_epi16_mask(valid, _mm256_maskz_loadu_epi16(valid, mask + i), _mm256_set1_epi16(0x7FFF));
-    }
-    __m512 score = _mm512_castsi512_ps(_mm512_and_si512(bits, no_sign));
-    if constexpr (N == 2) score = _mm512_mul_ps(score, score);
-    // a magnitude (or its square) has no sign bit, nor has the 0 of a masked element: only NaNs need the min
-    const __m512i key = _mm512_min_epu32(_mm512_maskz_mov_epi32(keeps, _mm512_castps_si512(score)), nan_key);
+
+  explicit LaneClassifier(const Bracket& bracket)
+      : low(_mm512_set1_epi32(bracket.low)), high(_mm512_set1_epi32(bracket.high)) {}
+
+  // lanes outside `valid` are neither stored nor counted; keys[0, 16) receives all 16 (the buffer has room)
+  void operator()(__m512i key, __mmask16 valid, uint8_t* __restrict code, int32_t* __restrict keys) {
     const __mmask16 ge_low = _mm512_mask_cmpge_epi32_mask(valid, key, low);
     const __mmask16 gt_low = _mm512_mask_cmpgt_epi32_mask(valid, key, low);
     const __mmask16 ge_high = _mm512_mask_cmpge_epi32_mask(valid, key, high);
@@ -426,15 +426,96 @@ void classify_ones(const Problem& p, const Bracket& bracket, int64_t first, int6
     lane_code = _mm_mask_add_epi8(lane_code, gt_low, lane_code, one);
     lane_code = _mm_mask_add_epi8(lane_code, ge_high, lane_code, one);
     lane_code = _mm_mask_add_epi8(lane_code, gt_high, lane_code, one);
-    _mm_mask_storeu_epi8(code + i, valid, lane_code);
+    _mm_mask_storeu_epi8(code, valid, lane_code);
     below += __builtin_popcount(valid & ~ge_low);
     at_low += __builtin_popcount(ge_low & ~gt_low);
     at_high += __builtin_popcount(ge_high & ~gt_high);
-    _mm512_storeu_si512(keys + i, key);  // in L1, for the few pairs picked out after the batch
+    _mm512_storeu_si512(keys, key);  // in L1, for the few pairs picked out after the batch
   }
-  counts[BELOW] = below;
-  counts[AT_LOW] = at_low;
-  counts[AT_HIGH] = at_high;
+
+  void report(int64_t* counts) const {
+    counts[BELOW] = below;
+    counts[AT_LOW] = at_low;
+    counts[AT_HIGH] = at_high;
+  }
+};
+
+// The scores of 16 stored weights (lanes outside `valid` 0): |w| or w * w in float32, 0 where the mask zeroes.
+template <int W, int N>
+inline __m512 lane_scores(const typename Storage<W>::type* weight, const typename Storage<W>::type* mask,
+                          __mmask16 valid) {
+  const __m512i no_sign = _mm512_set1_epi32(0x7FFFFFFF);
+  __m512i bits;  // the weights as float32 bits
+  __mmask16 keeps;
+  if constexpr (W == F32) {
+    bits = _mm512_maskz_loadu_epi32(valid, weight);
+    keeps = _mm512_mask_test_epi32_mask(valid, _mm512_maskz_loadu_epi32(valid, mask), no_sign);
+  } else {
+    const __m256i stored = _mm256_maskz_loadu_epi16(valid, weight);
+    bits = W == F16 ? _mm512_castps_si512(_mm512_cvtph_ps(stored)) : _mm512_slli_epi32(_mm512_cvtepu16_epi32(stored), 16);
+    keeps = _mm256_mask_test_epi16_mask(valid, _mm256_maskz_loadu_epi16(valid, mask), _mm256_set1_epi16(0x7FFF));
+  }
+  __m512 score = _mm512_castsi512_ps(_mm512_and_si512(bits, no_sign));
+  if constexpr (N == 2) score = _mm512_mul_ps(score, score);
+  return _mm512_maskz_mov_ps(keeps, score);
+}
+
+// key_of, lane by lane: a score (or a mean of scores) has no sign bit, so only NaNs need the min
+inline __m512i lane_keys(__m512 scores) {
+  return _mm512_min_epu32(_mm512_castps_si512(scores), _mm512_set1_epi32(NAN_KEY));
+}
+
+inline __mmask16 first_lanes(int64_t count) {
+  return count >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << count) - 1);
+}
+
+// Pass 1 over one-element blocks [first, first + n).
+template <int W, int N>
+void classify_ones(const Problem& p, const Bracket& bracket, int64_t first, int64_t n, uint8_t* __restrict code,
+                   int32_t* __restrict keys, int64_t* __restrict counts) {
+  using T = typename Storage<W>::type;
+  const T* __restrict weight = static_cast<const T*>(p.weight) + first;
+  const T* __restrict mask = static_cast<const T*>(p.mask) + first;
+  LaneClassifier classify(bracket);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = first_lanes(n - i);
+    classify(lane_keys(lane_scores<W, N>(weight + i, mask + i, valid)), valid, code + i, keys + i);
+  }
+  classify.report(counts);
+}
+
+// Pass 1 over 1 x 4 blocks [first, first + n): a register holds four blocks' elements, each block in its own
+// 128-bit lane; each block's sum is formed in that lane's first element as mean_key forms it, ((s0 + s1) + s2)
+// + s3 (a float sum is commutative, not associative), times 1/4 (the same rounding as / 4: a power of two), and
+// the four registers' sums gathered into the 16 lanes of one.
+template <int W, int N>
+void classify_fours(const Problem& p, const Bracket& bracket, int64_t first, int64_t n, uint8_t* __restrict code,
+                    int32_t* __restrict keys, int64_t* __restrict counts) {
+  using T = typename Storage<W>::type;
+  const T* __restrict weight = static_cast<const T*>(p.weight) + 4 * first;
+  const T* __restrict mask = static_cast<const T*>(p.mask) + 4 * first;
+  const __m512 quarter = _mm512_set1_ps(0.25f);
+  const __m512i first_of_pairs = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 28, 24, 20, 16, 12, 8, 4, 0);
+  const __m512i halves = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
+  LaneClassifier classify(bracket);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 valid = first_lanes(n - i);  // blocks
+    __m512 sums[4];
+    for (int r = 0; r < 4; ++r) {  // blocks i + 4r .. i + 4r + 3: their elements valid where the block is
+      const unsigned blocks = (valid >> (4 * r)) & 0xFu;
+      const __mmask16 elements = static_cast<__mmask16>((blocks & 1u) * 0xFu | (blocks & 2u) * 0x78u |
+                                                         (blocks & 4u) * 0x3C0u | (blocks & 8u) * 0x1E00u);
+      const __m512 s = lane_scores<W, N>(weight + 4 * i + 16 * r, mask + 4 * i + 16 * r, elements);
+      __m512 total = _mm512_add_ps(s, _mm512_permute_ps(s, _MM_SHUFFLE(0, 0, 0, 1)));
+      total = _mm512_add_ps(total, _mm512_permute_ps(s, _MM_SHUFFLE(0, 0, 0, 2)));
+      sums[r] = _mm512_mul_ps(_mm512_add_ps(total, _mm512_permute_ps(s, _MM_SHUFFLE(0, 0, 0, 3))), quarter);
+    }
+    const __m512i low = _mm512_permutex2var_epi32(_mm512_castps_si512(sums[0]), first_of_pairs, _mm512_castps_si512(sums[1]));
+    const __m512i high = _mm512_permutex2var_epi32(_mm512_castps_si512(sums[2]), first_of_pairs, _mm512_castps_si512(sums[3]));
+    const __m512 means = _mm512_castsi512_ps(_mm512_permutex2var_epi32(low, halves, high));
+    classify(lane_keys(means), valid, code + i, keys + i);
+  }
+  classify.report(counts);
 }
 #endif
 
@@ -457,7 +538,12 @@ void classify_batch(const Scorer<W, N>& scorer, const Problem& p, const Bracket&
     scorer.template each_row_block_key<1>(first, n, scratch.scores.data(), emit);
 #endif
   } else if (p.block_rows == 1 && p.block_size == 4) {
+#if defined(WEIGHT_NORM_AVX512)
+    classify_fours<W, N>(p, bracket, first, n, code, keys, counts);
+    counted = true;
+#else
     scorer.template each_row_block_key<4>(first, n, scratch.scores.data(), emit);
+#endif
   } else {
     scorer.block_keys(first, n, keys, scratch.scores.data());
     for (int64_t i = 0; i < n; ++i) code[i] = bracket.code(keys[i]);
@@ -595,9 +681,10 @@ Bracket sampled_bracket(const Problem& p, double sigmas) {
   const int64_t runs = std::max<int64_t>(1, std::min(p.blocks, p.sample_size) / run);
   std::vector<float> scores(run * p.block_size);
   std::vector<int32_t> sample(runs * run);
+  auto start_of = [&](int64_t r) { return runs == 1 ? 0 : (p.blocks - run) * r / (runs - 1); };
   for (int64_t r = 0; r < runs; ++r) {
-    const int64_t start = runs == 1 ? 0 : (p.blocks - run) * r / (runs - 1);
-    scorer.block_keys(start, run, sample.data() + r * run, scores.data());
+    if (r + SAMPLE_AHEAD < runs) scorer.prefetch(start_of(r + SAMPLE_AHEAD), run);
+    scorer.block_keys(start_of(r), run, sample.data() + r * run, scores.data());
   }
   const double size = static_cast<double>(sample.size());
   const double fraction = static_cast<double>(p.count) / static_cast<double>(p.blocks);
