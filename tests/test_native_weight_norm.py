@@ -17,6 +17,8 @@ import os
 import random
 import re
 import stat
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -395,3 +397,19 @@ def test_the_sparsifier_module_names_the_native_path():
     """The readable path stays reachable: the sparsifier falls back to it whenever the kernel says no."""
     assert weight_norm_sparsifier.native_weight_norm_mask is native.native_weight_norm_mask
     assert os.path.exists(native.KERNEL.path)
+
+
+def test_the_profile_script_states_every_stage_of_every_configuration(kernel):
+    """scripts/profile_weight_norm.py builds the kernel with its stage timers and prints one row per dtype, pattern
+    and thread count: the step and the stages it timed (a stage left untimed reads 0.00x; 2:4 has no cut)."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "profile_weight_norm.py"
+    command = [sys.executable, str(script), "--sizes", "256", "--rounds", "1", "--threads", "1"]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert output.returncode == 0, output.stderr[-2000:]
+    rows = [line.split(" | ") for line in output.stdout.splitlines() if line.startswith("| 256²")]
+    assert len(rows) == 9, output.stdout
+    for row in rows:
+        pattern, stages = row[2], [float(cell.strip(" |x")) for cell in row[7:]]
+        timed = stages[3:] if pattern == "2:4" else stages
+        assert all(share > 0 for share in timed), row
+        assert pattern != "2:4" or stages[:3] == [0.0, 0.0, 0.0], row
