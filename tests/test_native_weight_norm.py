@@ -212,14 +212,14 @@ def _exact_searches(library: ctypes.CDLL) -> int:
 
 
 @pytest.mark.parametrize("block_shape", [(1, 1), (1, 4), (2, 2)], ids=str)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_a_cut_among_nans_of_different_payloads_ranks_them_by_position(dtype, block_shape, kernel, monkeypatch):
+@pytest.mark.parametrize("weight_dtype", DTYPES, ids=str)
+def test_a_cut_among_nans_of_different_payloads_ranks_them_by_position(weight_dtype, block_shape, kernel, monkeypatch):
     """Three in four weights NaN, of every payload and sign: the cut at half falls among them, where every NaN is
     one score (after +inf) and position alone decides. A kernel that ranked NaNs by their bits would differ."""
     generator = torch.Generator().manual_seed(7)
-    weight = torch.randn(64, 96, generator=generator).to(dtype)
-    bits = weight.view(torch.int32 if dtype == torch.float32 else torch.int16).view(-1)
-    payloads = torch.tensor(NAN_PAYLOADS[dtype], dtype=bits.dtype)
+    weight = torch.randn(64, 96, generator=generator).to(weight_dtype)
+    bits = weight.view(torch.int32 if weight_dtype == torch.float32 else torch.int16).view(-1)
+    payloads = torch.tensor(NAN_PAYLOADS[weight_dtype], dtype=bits.dtype)
     nans = torch.randperm(bits.numel(), generator=generator)[: 3 * bits.numel() // 4]
     bits[nans] = payloads[torch.randint(0, len(payloads), (nans.numel(),), generator=generator)]
     for norm in (1, 2):
@@ -229,8 +229,8 @@ def test_a_cut_among_nans_of_different_payloads_ranks_them_by_position(dtype, bl
 
 @pytest.mark.parametrize("block_shape", [(1, 4), (2, 2)], ids=str)
 @pytest.mark.parametrize("norm", [1, 2])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_block_means_are_summed_in_row_major_order(dtype, norm, block_shape, kernel, monkeypatch):
+@pytest.mark.parametrize("weight_dtype", DTYPES, ids=str)
+def test_block_means_are_summed_in_row_major_order(weight_dtype, norm, block_shape, kernel, monkeypatch):
     """Blocks scoring [1, 0, e, e] and [1, 0, 0, 0], e half an ulp of 1, alternate. Summed in row-major order,
     ((1 + 0) + e) + e rounds to 1: every block ties and the first half by position go, both kinds. Summed in
     pairs, (1 + 0) + (e + e) does not round to 1, and a kernel that summed so would take only the second kind."""
@@ -238,7 +238,7 @@ def test_block_means_are_summed_in_row_major_order(dtype, norm, block_shape, ker
     kinds = torch.tensor([[1.0, 0.0, small, small], [1.0, 0.0, 0.0, 0.0]])
     rows, cols = 8, 16  # blocks
     blocks = kinds[torch.arange(rows * cols) % 2].view(rows, cols, *block_shape)
-    weight = blocks.permute(0, 2, 1, 3).reshape(rows * block_shape[0], cols * block_shape[1]).to(dtype)
+    weight = blocks.permute(0, 2, 1, 3).reshape(rows * block_shape[0], cols * block_shape[1]).to(weight_dtype)
     case = Case(weight, "fresh", norm, 0.5, block_shape, 4, 2, 1 << 6, 1 << 6)
     expected = torch.ones_like(weight)
     _readable(expected, case)
