@@ -152,8 +152,8 @@ class Change:
         Beyond the threshold, the rounds of the two runs do not overlap even with that margin: a spread in
         either run cannot account for the slowdown, so a wide spread no longer makes it inconclusive.
         """
-        cases = [self.base, *([self.new_yardstick, self.base_yardstick] if self.relative else [])]
-        if any(case is None or case.worst is None for case in cases):
+        slowest_read = [self.base, *([self.new_yardstick] if self.relative else [])]  # the cases whose "max" it reads
+        if any(case is None or case.worst is None for case in slowest_read):
             return None
         new, base = float(self.new.stats["min"]), float(self.base.stats["max"])
         if self.relative:

@@ -193,10 +193,8 @@ struct Scratch {
   std::vector<float> scores;
   std::vector<int32_t> keys;
   std::vector<uint8_t> keep;
-  std::vector<uint64_t> pairs;  // a batch's (key, position) pairs inside the bracket
 
-  explicit Scratch(const Problem& p)
-      : scores(BATCH * p.block_size), keys(BATCH), keep(p.chunk_blocks), pairs(BATCH) {}
+  explicit Scratch(const Problem& p) : scores(BATCH * p.block_size), keys(BATCH), keep(p.chunk_blocks) {}
 };
 
 // Scores and block keys of a weight of dtype W under norm N (1: |w|, 2: w * w), masked by its mask.
@@ -414,7 +412,7 @@ void each_with_code(const uint8_t* __restrict codes, int64_t n, uint8_t code, Fo
 struct LaneClassifier {
   const __m512i low, high;
   const __m128i one = _mm_set1_epi8(1);
-  int64_t below = 0, at_low = 0, at_high = 0;
+  int64_t below = 0, at_low = 0, inside = 0, at_high = 0;
 
   explicit LaneClassifier(const Bracket& bracket)
       : low(_mm512_set1_epi32(bracket.low)), high(_mm512_set1_epi32(bracket.high)) {}
@@ -436,6 +434,7 @@ struct LaneClassifier {
     }
     below += __builtin_popcount(valid & ~ge_low);
     at_low += __builtin_popcount(ge_low & ~gt_low);
+    inside += __builtin_popcount(gt_low & ~ge_high);
     at_high += __builtin_popcount(ge_high & ~gt_high);
     _mm512_storeu_si512(keys, key);  // in L1, for the few pairs picked out after the batch
   }
@@ -443,6 +442,7 @@ struct LaneClassifier {
   void report(int64_t* counts) const {
     counts[BELOW] = below;
     counts[AT_LOW] = at_low;
+    counts[INSIDE] = inside;
     counts[AT_HIGH] = at_high;
   }
 };
@@ -526,50 +526,35 @@ void classify_fours(const Problem& p, const Bracket& bracket, int64_t first, int
 }
 #endif
 
-// Pass 1 over the blocks [first, first + n): their codes into `code`, how many of each code into `counts`,
-// and the pairs of those strictly inside the bracket, in position order, into `scratch.pairs`.
+// Pass 1 over the blocks [first, first + n): their codes into `code`, their keys into `keys` and how many of each
+// code into `counts`.
 template <int W, int N>
 void classify_batch(const Scorer<W, N>& scorer, const Problem& p, const Bracket& bracket, int64_t first, int64_t n,
-                    uint8_t* __restrict code, Scratch& scratch, int64_t* counts) {
-  int32_t* __restrict keys = scratch.keys.data();
+                    uint8_t* __restrict code, int32_t* __restrict keys, float* __restrict scores, int64_t* counts) {
+#if defined(WEIGHT_NORM_AVX512)
+  if (p.block_rows == 1 && p.block_size == 1) return classify_ones<W, N>(p, bracket, first, n, code, keys, counts);
+  if (p.block_rows == 1 && p.block_size == 4) return classify_fours<W, N>(p, bracket, first, n, code, keys, counts);
+#endif
   auto emit = [keys, code, ends = bracket](int64_t i, int32_t key) {  // a copy: byte stores may alias a reference
     keys[i] = key;
     code[i] = ends.code(key);
   };
-  bool counted = false;
   if (p.block_rows == 1 && p.block_size == 1) {
-#if defined(WEIGHT_NORM_AVX512)
-    classify_ones<W, N>(p, bracket, first, n, code, keys, counts);
-    counted = true;
-#else
-    scorer.template each_row_block_key<1>(first, n, scratch.scores.data(), emit);
-#endif
+    scorer.template each_row_block_key<1>(first, n, scores, emit);
   } else if (p.block_rows == 1 && p.block_size == 4) {
-#if defined(WEIGHT_NORM_AVX512)
-    classify_fours<W, N>(p, bracket, first, n, code, keys, counts);
-    counted = true;
-#else
-    scorer.template each_row_block_key<4>(first, n, scratch.scores.data(), emit);
-#endif
+    scorer.template each_row_block_key<4>(first, n, scores, emit);
   } else {
-    scorer.block_keys(first, n, keys, scratch.scores.data());
+    scorer.block_keys(first, n, keys, scores);
     for (int64_t i = 0; i < n; ++i) code[i] = bracket.code(keys[i]);
   }
-  if (!counted) {
-    int32_t batch[5] = {0, 0, 0, 0, 0};  // 32-bit counts vectorize twice as wide
-    for (int64_t i = 0; i < n; ++i) {
-      batch[BELOW] += code[i] == BELOW;
-      batch[AT_LOW] += code[i] == AT_LOW;
-      batch[AT_HIGH] += code[i] == AT_HIGH;
-    }
-    for (int c = 0; c < 4; ++c) counts[c] = batch[c];
+  int32_t batch[5] = {0, 0, 0, 0, 0};  // 32-bit counts vectorize twice as wide
+  for (int64_t i = 0; i < n; ++i) {
+    batch[BELOW] += code[i] == BELOW;
+    batch[AT_LOW] += code[i] == AT_LOW;
+    batch[INSIDE] += code[i] == INSIDE;
+    batch[AT_HIGH] += code[i] == AT_HIGH;
   }
-  uint64_t* __restrict pairs = scratch.pairs.data();
-  int64_t collected = 0;
-  each_with_code(code, n, INSIDE, [&](int64_t i) {
-    pairs[collected++] = static_cast<uint64_t>(keys[i]) << POSITION_BITS | static_cast<uint64_t>(first + i);
-  });
-  counts[INSIDE] = collected;
+  for (int c = 0; c < 4; ++c) counts[c] = batch[c];
 }
 
 // Pass 1: each block's code, and per chunk how many are below and at each end of the bracket and the pairs
@@ -585,15 +570,19 @@ void classify(const Problem& p, Scratches& scratches, const Bracket& bracket, ui
     const int64_t end = p.chunk_end(chunk);
     for (int64_t first = p.chunk_start(chunk); first < end; first += BATCH) {
       const int64_t n = std::min(BATCH, end - first);
+      uint8_t* __restrict code = codes + first;
+      const int32_t* keys = scratch.keys.data();
       int64_t batch[5] = {0, 0, 0, 0, 0};
-      classify_batch<W, N>(scorer, p, bracket, first, n, codes + first, scratch, batch);
+      classify_batch<W, N>(scorer, p, bracket, first, n, code, scratch.keys.data(), scratch.scores.data(), batch);
       for (int c = 0; c < 5; ++c) counts[c] += batch[c];
       if (batch[INSIDE] == 0) continue;
       if (static_cast<int64_t>(inside.size()) + batch[INSIDE] > limit) {
         tally->overflow = true;
         continue;
       }
-      inside.insert(inside.end(), scratch.pairs.begin(), scratch.pairs.begin() + batch[INSIDE]);
+      each_with_code(code, n, INSIDE, [&](int64_t i) {
+        inside.push_back(static_cast<uint64_t>(keys[i]) << POSITION_BITS | static_cast<uint64_t>(first + i));
+      });
     }
     tally->below[chunk] = counts[BELOW];
     tally->at_low[chunk] = counts[AT_LOW];
@@ -801,28 +790,24 @@ struct Writer {
 
   explicit Writer(const Problem& problem) : p(problem), scorer(problem), mask(static_cast<T*>(problem.mask)) {}
 
-  // one-row blocks: keep[i] (1 or 0) for each of the `size` elements of block i, into out[size * i ...]
-  static void fill_rows(T* __restrict out, int64_t n, int64_t size, const uint8_t* __restrict keep) {
-    if (size == 1) {  // keep * one, not a branch: these loops vectorize
-      for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(keep[i] * one);
-    } else if (size == 4) {
-      for (int64_t i = 0; i < n; ++i) {
-        const T value = static_cast<T>(keep[i] * one);
-        for (int64_t j = 0; j < 4; ++j) out[4 * i + j] = value;
-      }
-    } else {
-      for (int64_t i = 0; i < n; ++i) {
-        const T value = static_cast<T>(keep[i] * one);
-        for (int64_t j = 0; j < size; ++j) out[size * i + j] = value;
-      }
-    }
-  }
-
   // whole blocks [first, first + n): keep[i] (1 or 0) for every element of block first + i
   void expand(int64_t first, int64_t n, const uint8_t* __restrict keep) const {
     const int64_t size = p.block_size;
-    if (p.block_rows == 1) {
-      fill_rows(mask + first * size, n, size, keep);
+    if (p.block_rows == 1) {  // keep * one, not a branch: these loops vectorize
+      T* __restrict out = mask + first * size;
+      if (size == 1) {
+        for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(keep[i] * one);
+      } else if (size == 4) {
+        for (int64_t i = 0; i < n; ++i) {
+          const T value = static_cast<T>(keep[i] * one);
+          for (int64_t j = 0; j < 4; ++j) out[4 * i + j] = value;
+        }
+      } else {
+        for (int64_t i = 0; i < n; ++i) {
+          const T value = static_cast<T>(keep[i] * one);
+          for (int64_t j = 0; j < size; ++j) out[size * i + j] = value;
+        }
+      }
       return;
     }
     for (int64_t i = 0; i < n; ++i) {
