@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -14,7 +15,7 @@ from prunebench.harness.atomic import write_text_atomic
 from prunebench.harness.benchmark_import import case_id
 from prunebench.harness.compare import compare_results, parse_threshold
 from prunebench.harness.errors import UsageError
-from prunebench.harness.memory import _event_peak, peak_memory_bytes
+from prunebench.harness.memory import _event_peak, _own_block_events, peak_memory_bytes
 from prunebench.harness.results import SCHEMA, Case, Results, ResultsError, load_results, parse_results, write_results
 
 MIB = 2**20
@@ -33,6 +34,37 @@ def test_cpu_peak_sees_a_known_allocation():
 
 def test_cpu_peak_of_nothing_is_zero():
     assert peak_memory_bytes(lambda: None, "cpu") == 0
+
+
+def test_cpu_peak_counts_a_temporary_an_op_frees_inside_itself():
+    values = torch.rand(MIB // 4)  # 1 MiB; kthvalue copies it (and its indices) and frees them before returning
+    peak = peak_memory_bytes(lambda: torch.kthvalue(values, 1000), "cpu")
+    assert peak >= MIB, f"peak {peak} B: the copy kthvalue makes inside itself was not seen"
+
+
+def test_cpu_peak_leaves_out_the_free_of_a_block_allocated_before_the_run():
+    given: list[torch.Tensor] = []
+    # Allocated under an earlier probe, so the allocator remembers its size and reports its free later.
+    peak_memory_bytes(lambda: given.append(torch.ones(4 * MIB // 4)), "cpu")
+
+    def replace() -> torch.Tensor:
+        given.pop()  # frees the 4 MiB the run was given...
+        return torch.ones(4 * MIB // 4)  # ...and allocates 4 MiB of its own
+
+    peak = peak_memory_bytes(replace, "cpu")
+    assert 4 * MIB <= peak < 4 * MIB + 64 * 1024, f"peak {peak} B, expected the 4 MiB the run allocated"
+
+
+def test_own_block_events_pair_frees_with_allocations_by_address():
+    events = [(1, 0xA, -8), (2, 0xB, 4), (3, 0xB, -4), (4, 0xC, 2), (5, 0xA, 6), (6, 0xA, -6)]
+    assert _own_block_events(events) == [(2, 4), (3, -4), (4, 2), (5, 6), (6, -6)]
+
+
+def test_probe_holds_the_garbage_collector_off_only_inside_the_run():
+    inside: list[bool] = []
+    assert gc.isenabled()
+    peak_memory_bytes(lambda: inside.append(gc.isenabled()), "cpu")
+    assert inside == [False] and gc.isenabled()
 
 
 def test_event_peak_is_max_running_sum_in_time_order():
