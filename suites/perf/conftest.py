@@ -162,22 +162,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.timeout(PERF_TEST_TIMEOUT_S))
 
 
-MEMORY_RUNS = 3
-"""Peak memory is the least of this many runs of a case whose round takes under ``MEMORY_RUN_BUDGET_S``: what one
-run allocates can include what the collector frees in it from earlier rounds (torch's ``prepare`` at 1024² read
-4 or 8 MiB run to run), and the least is what the operation itself needs."""
-MEMORY_RUN_BUDGET_S = 1.0
-
-
-def _least_peak_memory(
-    setup: Callable[[], tuple[Any, ...]], target: Callable[..., Any], device: str, round_s: float
-) -> int:
-    """The least peak of ``MEMORY_RUNS`` untimed runs; of one, when a round took ``round_s`` over the budget."""
-    runs = MEMORY_RUNS if round_s < MEMORY_RUN_BUDGET_S else 1
-    return min(_peak_of_one_run(setup, target, device) for _ in range(runs))
-
-
 def _peak_of_one_run(setup: Callable[[], tuple[Any, ...]], target: Callable[..., Any], device: str) -> int:
+    """Peak memory of one untimed run on fresh arguments: ``harness.memory`` counts only what the operation itself
+    allocates, so one run gives the same figure in every process."""
     arguments = setup()
     return peak_memory_bytes(lambda: target(*arguments), device)
 
@@ -212,7 +199,7 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mod
             rounds = rounds_for(round_s, min_rounds, min_time)
             del warm_arguments
             benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
-        peak = _least_peak_memory(setup, target, device, round_s)
+        peak = _peak_of_one_run(setup, target, device)
         benchmark.extra_info.update(
             {  # the identity (backend, device, operation) is already there, written before the first round
                 "backend_version": backend.version,
