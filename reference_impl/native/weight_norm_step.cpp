@@ -571,9 +571,9 @@ void classify(const Problem& p, Scratches& scratches, const Bracket& bracket, ui
     for (int64_t first = p.chunk_start(chunk); first < end; first += BATCH) {
       const int64_t n = std::min(BATCH, end - first);
       uint8_t* __restrict code = codes + first;
-      const int32_t* keys = scratch.keys.data();
+      int32_t* keys = scratch.keys.data();
       int64_t batch[5] = {0, 0, 0, 0, 0};
-      classify_batch<W, N>(scorer, p, bracket, first, n, code, scratch.keys.data(), scratch.scores.data(), batch);
+      classify_batch<W, N>(scorer, p, bracket, first, n, code, keys, scratch.scores.data(), batch);
       for (int c = 0; c < 5; ++c) counts[c] += batch[c];
       if (batch[INSIDE] == 0) continue;
       if (static_cast<int64_t>(inside.size()) + batch[INSIDE] > limit) {
