@@ -9,15 +9,15 @@ becomes an exact zero instead of ``nan`` (``0 * inf``), and a mask of another dt
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from .native.mask_in_place import native_mask_in_place
+
 IN_PLACE_CHUNK_ELEMENTS = 1 << 20
-"""Mask elements turned into a verdict at a time when a non-bool mask is applied in place, so baking a
-mask needs no weight-sized temporary: one 4 MiB float32 verdict buffer, reused. Few chunks, so few
+"""Mask elements turned into a verdict at a time when the readable version applies a non-bool mask in place,
+so baking a mask needs no weight-sized temporary (a 1 MiB bool verdict per chunk). Few chunks, so few
 operations: on a loaded machine each parallel operation can wait for a descheduled thread."""
 
 
@@ -37,35 +37,24 @@ def _apply_mask(mask: torch.Tensor, weight: torch.Tensor, out: torch.Tensor | No
 def _apply_mask_in_place(mask: torch.Tensor, weight: torch.Tensor) -> None:
     """``_apply_mask(mask, weight, out=weight)`` for a mask of ``weight``'s shape, with no full-size temporary.
 
-    On CPU, a mask of the weight's dtype is applied by row chunks as a multiply by its verdict
-    ``mask != 0`` written as numbers into one reused buffer: a comparison into numbers and a multiply
-    are several times faster there than ``where``. Multiplying by 1 leaves every weight as it was,
-    inf and NaN included, and by 0 gives ``where``'s 0 for every finite weight; a weight whose product
-    is not finite (an inf or NaN entry, masked or not) then has its masked entries set to 0 by
-    ``where``, kept ones being intact. Other masks go through ``where`` by chunks; other devices in
-    one ``where`` (one kernel, no host read).
+    On CPU the compiled twin (``native.mask_in_place``) does it in one pass where it applies (a contiguous
+    weight and mask of one floating dtype); otherwise ``where`` runs by row chunks, whose verdicts
+    (``mask.bool()``) are the only temporaries. The kernel matters on a busy machine: each chunk's operation is
+    a parallel region of its own, and with every core taken each region waits for a descheduled thread.
+    Either way the result is ``forward``'s bit for bit (a masked weight becomes +0, never ``-x * 0``'s -0),
+    so squashing leaves exactly the values the parametrized layer computed with. Other devices use one
+    ``where`` (one kernel, no host read).
     """
     if mask.dtype == torch.bool or weight.dim() == 0 or weight.device.type != "cpu":
         _apply_mask(mask, weight, out=weight)  # on a GPU one kernel, no host read; on meta nothing to zero
         return
+    if native_mask_in_place(mask, weight):  # the same rule in one pass, no parallel region on small weights
+        return
     # at most half of the rows, so that even a small weight gets no full-size temporary
     rows_per_chunk = max(1, min(IN_PLACE_CHUNK_ELEMENTS // max(1, weight[0].numel()), weight.shape[0] // 2))
-    if mask.dtype != weight.dtype:
-        for start in range(0, weight.shape[0], rows_per_chunk):
-            rows = slice(start, start + rows_per_chunk)
-            _apply_mask(mask[rows], weight[rows], out=weight[rows])
-        return
-    verdict = torch.empty(
-        (min(rows_per_chunk, weight.shape[0]), *weight.shape[1:]), dtype=weight.dtype, device=weight.device
-    )
-    for start in range(0, weight.shape[0], rows_per_chunk):  # one verdict buffer, reused: no fresh pages per chunk
+    for start in range(0, weight.shape[0], rows_per_chunk):
         rows = slice(start, start + rows_per_chunk)
-        chunk = weight[rows]
-        chunk.mul_(torch.ne(mask[rows], 0, out=verdict[: chunk.shape[0]]))
-    if not math.isfinite(weight.sum().item()):  # an inf or NaN weight: masked ones are NaN now, kept ones intact
-        for start in range(0, weight.shape[0], rows_per_chunk):
-            rows = slice(start, start + rows_per_chunk)
-            _apply_mask(mask[rows], weight[rows], out=weight[rows])
+        _apply_mask(mask[rows], weight[rows], out=weight[rows])
 
 
 def bake_mask(module: nn.Module, tensor_name: str, rows_needed: torch.Tensor | None = None) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 import torch
 from prunebench.reference_impl import block_masks, weight_norm_sparsifier
-from prunebench.reference_impl.native import build
+from prunebench.reference_impl.native import build, threads
 from prunebench.reference_impl.native import weight_norm as native
 from torch import nn
 
@@ -388,9 +388,10 @@ def test_the_kernel_applies_only_where_it_computes_the_same_rule():
 
 
 def test_threads_follow_torch_and_the_weight_size():
-    assert native.threads_for(10) == 1, "a small weight is not worth a second thread"
+    assert threads.threads_for(10) == 1, "a small weight is not worth a second thread"
     expected = min(torch.get_num_threads(), 64)
-    assert native.threads_for(64 * native.ELEMENTS_PER_THREAD) == expected
+    assert threads.threads_for(64 * threads.ELEMENTS_PER_THREAD) == expected
+    assert native.threads_for is threads.threads_for, "the kernel sizes its threads by the shared rule"
 
 
 def test_the_sparsifier_module_names_the_native_path():

@@ -23,6 +23,7 @@ import torch
 
 from .. import block_masks
 from .build import KernelSource, NativeKernelWarning, enabled, library_of
+from .threads import threads_for
 
 KERNEL = KernelSource(
     name="weight_norm_step",
@@ -37,11 +38,6 @@ CHUNK_ELEMENTS = 1 << 16
 enough that claiming costs nothing."""
 SAMPLE_SIZE = 1 << 16
 """Block means sampled to bracket the cut (as ``block_masks.SAMPLE_SIZE``)."""
-ELEMENTS_PER_THREAD = 1 << 22
-"""A call uses one more thread per this many elements (16 MiB of float32), up to torch's thread count. A
-smaller weight's step takes a few milliseconds, and a second thread then mostly waits: for a core the OS
-gave to something else, a step of ~1 ms at 1024² took 1.7-2.5x longer with two threads than with one
-(median of 60, results/cpu/contention_probe.md), which was 1M elements against the earlier 256K a thread."""
 OK, BAD_ARGUMENT, FAILED, DECLINED = 0, 1, 2, 3
 _ARGUMENTS = (
     [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
@@ -77,11 +73,6 @@ def applies(mask: torch.Tensor, weight: torch.Tensor, block_shape: tuple[int, in
         and cols % block_shape[1] == 0
         and block_shape[0] * block_shape[1] <= MAX_BLOCK_ELEMENTS
     )
-
-
-def threads_for(elements: int) -> int:
-    """Threads for a weight of ``elements``: torch's count (``torch.set_num_threads``), fewer for small weights."""
-    return max(1, min(torch.get_num_threads(), elements // ELEMENTS_PER_THREAD))
 
 
 def native_weight_norm_mask(
