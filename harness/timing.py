@@ -6,6 +6,9 @@ Timing itself is pytest-benchmark's (``benchmark.pedantic`` in the perf suite's 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -40,3 +43,39 @@ def rounds_for(seconds_per_round: float, min_rounds: int, min_time: float, max_r
         return max(min_rounds, max_rounds) if min_time > 0 else min_rounds
     wanted = math.ceil(min_time / seconds_per_round)
     return max(min_rounds, min(wanted, max_rounds))
+
+
+CALIBRATION_ROUNDS = 3
+"""Most untimed rounds a case's round length is estimated from (the first pays first-call costs)."""
+
+
+def shortest_round_seconds(
+    setup: Callable[[], tuple[Any, ...]],
+    target: Callable[..., Any],
+    budget_s: float,
+    most: int = CALIBRATION_ROUNDS,
+    clock: Callable[[], float] | None = None,
+) -> float:
+    """The shortest of up to ``most`` untimed runs of ``target(*setup())`` (the setup not timed), stopping once
+    the runs took ``budget_s`` together.
+
+    ``rounds_for`` turns a round's length into a number of rounds. Estimated from one run, a stall in that
+    run (first-call costs, or a core taken by other work, routine in the perf suite's contended mode) made
+    a millisecond case look like a 50 ms one and gave it the fewest rounds, whose median then landed on
+    either side of the stalls from one run to the next. Noise only adds time, so the shortest of a few runs
+    is the estimate; the budget keeps long cases at one run.
+    """
+    if most < 1:
+        raise ValueError(f"most {most!r}: expected an integer >= 1")
+    clock = clock or time.perf_counter
+    shortest, spent = math.inf, 0.0
+    for _ in range(most):
+        arguments = setup()
+        started = clock()
+        target(*arguments)
+        took = clock() - started
+        del arguments  # before the next setup: two sets of 8192² arguments need not be alive at once
+        shortest, spent = min(shortest, took), spent + took
+        if spent >= budget_s:
+            break
+    return shortest

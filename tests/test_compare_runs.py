@@ -17,7 +17,7 @@ from prunebench.harness.cli import INCONCLUSIVE_EXIT
 from prunebench.harness.compare import compare_results
 from prunebench.harness.errors import UsageError
 from prunebench.harness.results import Case, Results, load_results, write_results
-from prunebench.harness.timing import MAX_ROUNDS, rounds_for
+from prunebench.harness.timing import MAX_ROUNDS, rounds_for, shortest_round_seconds
 
 from .conftest import environment_outside_xdist
 
@@ -129,6 +129,51 @@ def test_rounds_for(seconds, minimum, budget, expected):
 def test_rounds_for_refuses_bad_settings(minimum, budget):
     with pytest.raises(ValueError, match="expected"):
         rounds_for(0.01, minimum, budget)
+
+
+class _FakeClock:
+    """A clock each run of a target advances by the next of ``durations`` (setup takes no time on it)."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.now, self.durations, self.setups, self.runs = 0.0, list(durations), 0, 0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def setup(self) -> tuple[()]:
+        self.setups += 1
+        self.now += 100.0  # a setup's time must not count: it lands between two clock reads only if it is timed
+        return ()
+
+    def target(self) -> None:
+        self.runs += 1
+        self.now += self.durations.pop(0)
+
+
+@pytest.mark.parametrize(
+    ("durations", "budget", "expected", "runs"),
+    [
+        ([0.056, 0.001, 0.0012], 0.25, 0.001, 3),  # a stalled first run: the short ones set the rounds
+        ([0.3, 0.001, 0.001], 0.25, 0.3, 1),  # one run past the budget: a long case is run once
+        ([0.1, 0.2, 0.001], 0.25, 0.1, 2),  # the budget spent after two
+        ([0.001, 0.001, 0.001], 0.0, 0.001, 1),  # no budget (exactly --perf-rounds): one run, as before
+    ],
+)
+def test_a_rounds_length_is_the_shortest_of_a_few_untimed_runs(durations, budget, expected, runs):
+    clock = _FakeClock(durations)
+    assert shortest_round_seconds(clock.setup, clock.target, budget, clock=clock) == pytest.approx(expected)
+    assert clock.runs == runs and clock.setups == runs, "each run gets fresh arguments, and only as many as said"
+
+
+def test_a_stalled_first_run_no_longer_cuts_a_short_case_to_the_fewest_rounds():
+    stalled = _FakeClock([0.056, 0.001, 0.001])
+    assert rounds_for(shortest_round_seconds(stalled.setup, stalled.target, 0.25, clock=stalled), 5, 0.25) == MAX_ROUNDS
+    assert rounds_for(0.056, 5, 0.25) == 5, "what the one stalled run gave"
+
+
+def test_shortest_round_seconds_refuses_no_runs():
+    with pytest.raises(ValueError, match="most 0"):
+        shortest_round_seconds(lambda: (), lambda: None, 0.25, most=0)
 
 
 WN_STEP = "sparsifier_operation and wn_1x4 and not prepare and not squash_mask"

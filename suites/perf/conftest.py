@@ -8,18 +8,18 @@ explicit way to run the cases once, untimed)::
 
 Every case runs in each mode of ``harness.perf_modes``: at 1 thread and at torch's default thread count
 (``--perf-threads``, both unless told), and with ``--perf-contention`` also at the default thread count with
-one busy process per core beside it (started before the case's first round, stopped after its last). In
-its mode, a case runs its operation once untimed (first-call costs out; its length sets the case's rounds:
-``--perf-rounds`` at least, more until ``--perf-min-time`` seconds of timed work, see
-``harness.timing.rounds_for``), times it with ``benchmark.pedantic`` on a fresh setup per round, then
-measures the operation's peak memory in one extra, untimed run (see ``harness.memory``) and records it, the
-memory method and the case's identity (its mode included) in ``extra_info``. Cases are ordered so that
-backends alternate case by case, which spreads any drift of the machine over all of them alike.
+one busy process per core beside it (started before the case's first round, stopped after its last). In its
+mode, a case runs its operation untimed, once, or up to three times while the runs are short (first-call costs
+out; the shortest run's length sets the case's rounds: ``--perf-rounds`` at least, more until
+``--perf-min-time`` seconds of timed work, see ``harness.timing``), times it with ``benchmark.pedantic`` on a fresh
+setup per round, then measures the operation's peak memory in one extra, untimed run (see ``harness.memory``)
+and records it, the memory method and the case's identity (its mode included) in ``extra_info``. Cases are
+ordered so that backends alternate case by case, which spreads any drift of the machine over all of them
+alike.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
@@ -31,7 +31,13 @@ from prunebench.harness.environment import MACHINE_INFO_KEY, CpuSample, MachineL
 from prunebench.harness.guards import TIMEOUT_IS_DEFAULT
 from prunebench.harness.memory import memory_method, peak_memory_bytes
 from prunebench.harness.perf_modes import PerfMode, modes_for, running
-from prunebench.harness.timing import MAX_ROUNDS, check_round_settings, rounds_for, synchronize
+from prunebench.harness.timing import (
+    MAX_ROUNDS,
+    check_round_settings,
+    rounds_for,
+    shortest_round_seconds,
+    synchronize,
+)
 
 DEFAULT_SIZES = "1024"
 DEFAULT_ROUNDS = 5
@@ -192,12 +198,10 @@ def measure(benchmark, request: pytest.FixtureRequest, backend, device, perf_mod
         identity = {"backend": backend.name, "device": device, "operation": operation, COMPLETE_KEY: False}
         benchmark.extra_info.update(identity)  # a round cut short (a timeout) leaves the record marked incomplete
         with running(perf_mode) as mode:
-            warm_arguments = setup()  # one untimed round: first-call costs out, and the length of a round known
-            started = time.perf_counter()
-            timed(*warm_arguments)
-            round_s = time.perf_counter() - started
+            # untimed rounds on fresh arguments: first-call costs out, and the length of a round known (the
+            # shortest of a few while they are short, so that one stalled run does not cut a case's rounds)
+            round_s = shortest_round_seconds(setup, timed, budget_s=min_time)
             rounds = rounds_for(round_s, min_rounds, min_time)
-            del warm_arguments
             benchmark.pedantic(timed, setup=lambda: (setup(), {}), rounds=rounds, iterations=1, warmup_rounds=0)
         peak = _peak_of_one_run(setup, target, device)
         benchmark.extra_info.update(
