@@ -17,6 +17,13 @@ by case, so drift cancels), the way the published tables state results; the yard
 the bandwidth floors (the same plain pass in every column) are then not judged, and a case the
 yardstick lacks in either run is compared on its absolute time, said so.
 
+The bandwidth floors (``harness.floors``: one read, one multiply of the same weight, timed in every
+column) measure the machine, not a backend: a floor slower beyond the threshold is reported as the machine
+being slower, never as a regression. In an absolute comparison a case measured against a floor (a step
+against the read, ``squash_mask`` against the multiply, same column, size, dtype and mode) that slowed as
+much as its floor, within the threshold, is not a regression either; slower than that over its floor, in
+median and fastest round alike, it still is (a slowdown in the code shows over the floor too).
+
 One run cannot tell a regression from a stall: a shared machine can hold one case at 20x for all its
 rounds. Given several new runs of the same code (reruns), a case counts as regressed only when it
 regressed in each run that measured it; the cases slower in some runs only are listed as not
@@ -43,7 +50,7 @@ from tabulate import tabulate
 
 from .comparability import HARDWARE_KEYS, RUN_KEYS, SOFTWARE_KEYS, busy_warnings, differences
 from .errors import UsageError
-from .floors import FLOOR_OPERATION
+from .floors import FLOOR_OPERATION, floor_cases, floor_of
 from .results import Case, Results, ResultsError
 
 MIN_ROUNDS = 3
@@ -100,6 +107,22 @@ class Change:
     new: Case
     base_yardstick: Case | None = None  # the same case of the ``relative_to`` backend, in each run
     new_yardstick: Case | None = None
+    base_floor: Case | None = None  # absolute comparisons: the case's bandwidth floor (``harness.floors``), each run
+    new_floor: Case | None = None
+
+    @property
+    def is_floor(self) -> bool:
+        """A bandwidth-floor case: the same plain pass in every column, the machine's speed rather than a backend's."""
+        return self.base.operation == FLOOR_OPERATION
+
+    @property
+    def floor_ratio(self) -> float | None:
+        """How much slower the machine got for this case: its floor's median ratio (its own, for a floor case)."""
+        if self.is_floor:
+            return self.time_ratio
+        if self.base_floor is None or self.new_floor is None:
+            return None
+        return _plain_ratio(self.new_floor, self.base_floor, "median")
 
     @property
     def relative(self) -> bool:
@@ -171,16 +194,43 @@ class Change:
         apart = self.apart_ratio
         return self.spread() > threshold and (apart is None or apart <= 1 + threshold)
 
+    def _slower(self, threshold: float) -> bool:
+        return self.time_ratio > 1 + threshold and self.fastest_ratio > 1 + threshold
+
+    def with_the_machine(self, threshold: float) -> bool:
+        """Slower beyond ``threshold``, but as the machine was: a floor case (the machine's own speed), or a case
+        whose floor slowed too and which, over its floor, is not slower beyond ``threshold`` (median and fastest
+        round alike). Never a regression: the same plain pass slowed as much in the same run."""
+        if not self._slower(threshold):
+            return False
+        if self.is_floor:
+            return True
+        if self.base_floor is None or self.new_floor is None:
+            return False
+        floor_slower = all(
+            _plain_ratio(self.new_floor, self.base_floor, statistic) > 1 + threshold for statistic in ("median", "min")
+        )
+        beyond_floor = all(
+            self._ratio(statistic) / _plain_ratio(self.new_floor, self.base_floor, statistic) > 1 + threshold
+            for statistic in ("median", "min")
+        )
+        return floor_slower and not beyond_floor
+
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
-        """What got worse beyond ``threshold``: time (the median and the fastest round both), and memory beyond
-        both the threshold and the noise band."""
+        """What got worse beyond ``threshold``: time (the median and the fastest round both, unless the machine
+        slowed as much: ``with_the_machine``), and memory beyond both the threshold and the noise band."""
         what = []
-        if self.time_ratio > 1 + threshold and self.fastest_ratio > 1 + threshold:
+        if self._slower(threshold) and not self.with_the_machine(threshold):
             what.append("time")
         base, new = self.base.peak_memory_bytes, self.new.peak_memory_bytes
         if base is not None and new is not None and new > base * (1 + threshold) and not memory_noise.allows(base, new):
             what.append("memory")
         return what
+
+
+def _plain_ratio(new: Case, base: Case, statistic: str) -> float:
+    base_value = float(base.stats[statistic])
+    return float(new.stats[statistic]) / base_value if base_value > 0 else float("inf")
 
 
 def _spread(case: Case) -> float:
@@ -218,6 +268,14 @@ class CaseComparison:
         """Its rounds spread wider than ``threshold`` in some run, overlapping the base's: a ratio beyond it says
         nothing."""
         return any(change.noisy(threshold) for change in self.changes)
+
+    def with_the_machine(self, threshold: float) -> bool:
+        """Slower beyond ``threshold`` in every run, each time as much as the machine (``Change.with_the_machine``)."""
+        return all(change.with_the_machine(threshold) for change in self.changes)
+
+    @property
+    def is_floor(self) -> bool:
+        return self.changes[0].is_floor
 
     def regressed_somewhere(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:
         """What got worse beyond ``threshold`` in at least one run."""
@@ -272,12 +330,22 @@ class Comparison:
             and not change.regressed(self.threshold, self.memory_noise)
         ]
 
+    @property
+    def machine_slower(self) -> list[CaseComparison]:
+        """Bandwidth floors slower beyond the threshold in every run: the machine got slower, not a backend."""
+        return [change for change in self.changes if change.is_floor and change.with_the_machine(self.threshold)]
+
     def _verdict(self, case: CaseComparison) -> str:
         confirmed = self._conclusive(case)
         if confirmed:
             return ", ".join(confirmed)
         if case.regressed(self.threshold, self.memory_noise):
             return f"inconclusive: time ({self._why_inconclusive(case)})"
+        if case.with_the_machine(self.threshold):
+            floors = " / ".join(_times(change.floor_ratio) for change in case.changes)
+            if case.is_floor:
+                return f"ok (a floor, not judged: the machine was {floors} slower)"
+            return f"ok (slower with the machine: its floor {floors})"
         somewhere = case.regressed_somewhere(self.threshold, self.memory_noise)
         if somewhere:
             slowed = sum(bool(change.regressed(self.threshold, self.memory_noise)) for change in case.changes)
@@ -331,6 +399,13 @@ class Comparison:
             lines.append(
                 f"{len(self.not_reproduced)} case(s) beyond {limit} in some new runs but not all: not reproduced, "
                 "not counted"
+            )
+        if self.machine_slower:
+            listed = ", ".join(" ".join(map(_flat, case.key)) for case in self.machine_slower)
+            lines.append(
+                f"the machine: {len(self.machine_slower)} bandwidth floor(s) slower beyond {limit} {where}(the same "
+                f"plain pass in every column, so not judged): {listed}; a case measured against a slower floor is "
+                "judged by its time over that floor"
             )
         if self.inconclusive:
             lines += self._inconclusive_lines(limit, where)
@@ -403,10 +478,13 @@ def _changes(base: Results, new: Results, relative_to: str | None) -> dict[tuple
     """Each case ``new`` shares with ``base`` that is judged, with its yardsticks when ``relative_to``."""
     base_cases = {case.key(): case for case in base.cases}
     new_cases = {case.key(): case for case in new.cases}
+    base_floors, new_floors = floor_cases(base.cases), floor_cases(new.cases)
     changes = {}
     for key in sorted(base_cases.keys() & new_cases.keys()):
         if relative_to is None:
-            changes[key] = Change(key, base_cases[key], new_cases[key])
+            base_case, new_case = base_cases[key], new_cases[key]
+            floors = (floor_of(base_case, base_floors), floor_of(new_case, new_floors))
+            changes[key] = Change(key, base_case, new_case, base_floor=floors[0], new_floor=floors[1])
         elif key[1] != relative_to and base_cases[key].operation != FLOOR_OPERATION:
             # the yardstick's own cases are what the others are measured by; a floor case times the same
             # plain pass in every column (the machine, not a backend), so relative to another it is noise

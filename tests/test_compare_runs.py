@@ -338,3 +338,61 @@ def test_memory_growth_on_a_busy_machine_is_still_a_regression():
     new = _measured(_one(_case("a", 0.01, memory=32 << 20)), BUSY_LOAD)
     (case,) = compare_results(base, new, 0.3).regressions
     assert case.regressed(0.3) == ["memory"]
+
+
+def _floor_pair(
+    step_median: float, floor_median: float, backend: str = "reference", mode: str = "threads"
+) -> list[Case]:
+    """A step case and the read floor it is measured against (``harness.floors``: same column, size and mode)."""
+    step = _timed(f"step-{mode}", step_median, 0.9 * step_median, backend=backend)
+    step = replace(step, params={"size": 1024, "mode": mode})
+    floor = _timed(f"floor-{mode}", floor_median, 0.9 * floor_median, backend=backend)
+    floor = replace(floor, operation="floor", params={"size": 1024, "mode": mode, "pass_name": "read"})
+    return [step, floor]
+
+
+def _verdicts(comparison) -> dict[str, str]:
+    return {case.key[0]: comparison._verdict(case) for case in comparison.changes}
+
+
+def test_a_slower_floor_is_the_machine_not_a_regression():
+    """The floor is the same plain pass in every column: slower in every rerun, the machine got slower."""
+    base = _one(*_floor_pair(0.010, 0.002))
+    reruns = [_one(*_floor_pair(0.0105, 0.003)), _one(*_floor_pair(0.0101, 0.0027))]
+    comparison = compare_results(base, reruns, 0.3)
+    assert not comparison.regressions and not comparison.inconclusive
+    assert [case.key[0] for case in comparison.machine_slower] == ["floor-threads"]
+    assert _verdicts(comparison)["floor-threads"] == "ok (a floor, not judged: the machine was 1.5x / 1.35x slower)"
+    assert "the machine: 1 bandwidth floor(s) slower beyond 30% in each of 2 new runs" in comparison.render()
+
+
+def test_a_case_slower_as_much_as_its_floor_is_not_a_regression():
+    base = _one(*_floor_pair(0.010, 0.002))
+    comparison = compare_results(base, [_one(*_floor_pair(0.015, 0.003)), _one(*_floor_pair(0.014, 0.0028))], 0.3)
+    assert not comparison.regressions and not comparison.inconclusive
+    assert _verdicts(comparison)["step-threads"] == "ok (slower with the machine: its floor 1.5x / 1.4x)"
+
+
+def test_a_case_slower_beyond_its_slower_floor_is_still_a_regression():
+    """A slowdown in the code shows over the floor too: 3x against a floor 1.5x slower is 2x beyond the machine."""
+    base = _one(*_floor_pair(0.010, 0.002))
+    comparison = compare_results(base, [_one(*_floor_pair(0.030, 0.003)), _one(*_floor_pair(0.031, 0.003))], 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["step-threads"]
+    assert _verdicts(comparison)["step-threads"] == "time"
+
+
+def test_only_the_cases_own_floor_excuses_it():
+    """A floor of another mode (or another column) says nothing about this case: its slowdown stays a regression."""
+    base = _one(*_floor_pair(0.010, 0.002, mode="threads"), *_floor_pair(0.010, 0.002, mode="1thread"))
+    slower = _floor_pair(0.015, 0.002, mode="threads") + _floor_pair(0.010, 0.003, mode="1thread")
+    comparison = compare_results(base, _one(*slower), 0.3)
+    assert [case.key[0] for case in comparison.regressions] == ["step-threads"]
+    assert _verdicts(comparison)["floor-1thread"].startswith("ok (a floor, not judged")
+
+
+def test_a_floor_is_not_judged_relative_to_another_backend():
+    base = _one(*_floor_pair(0.010, 0.002), *_floor_pair(0.020, 0.002, backend="torch"))
+    new = _one(*_floor_pair(0.010, 0.004), *_floor_pair(0.020, 0.002, backend="torch"))
+    comparison = compare_results(base, new, 0.3, relative_to="torch")
+    assert all(not case.is_floor for case in comparison.changes), "floors are left out relative to a yardstick"
+    assert not comparison.regressions and not comparison.machine_slower
