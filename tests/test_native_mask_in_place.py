@@ -79,10 +79,10 @@ def _assert_kernel_matches_oracle(
 @pytest.mark.parametrize("chunk_elements", [1, 7, native.CHUNK_ELEMENTS])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_kernel_equals_the_oracle_bit_for_bit(dtype, shape, threads, chunk_elements, kernel, monkeypatch):
+@pytest.mark.parametrize("weight_dtype", DTYPES, ids=str)
+def test_kernel_equals_the_oracle_bit_for_bit(weight_dtype, shape, threads, chunk_elements, kernel, monkeypatch):
     monkeypatch.setattr(native, "CHUNK_ELEMENTS", chunk_elements)
-    _assert_kernel_matches_oracle(shape, dtype, seed=len(shape) * 31 + threads, threads=threads)
+    _assert_kernel_matches_oracle(shape, weight_dtype, seed=len(shape) * 31 + threads, threads=threads)
 
 
 def _multiplies(mask: torch.Tensor, weight: torch.Tensor, threads: int) -> bool:
@@ -156,9 +156,9 @@ def _squashed(model: nn.Module) -> list[torch.Tensor]:
     return parametrized
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("weight_dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("path", ["kernel", "readable"])
-def test_squash_mask_leaves_exactly_the_parametrized_weights(dtype, path, kernel, monkeypatch):
+def test_squash_mask_leaves_exactly_the_parametrized_weights(weight_dtype, path, kernel, monkeypatch):
     """A CNN's conv and linear squashed: the weights ``forward`` computed, bit for bit (a masked negative weight is
     +0 as ``forward`` has it, not the -0 of a multiply; a masked NaN is 0), in the same Parameter objects, with the
     kernel and with the readable version."""
@@ -173,7 +173,7 @@ def test_squash_mask_leaves_exactly_the_parametrized_weights(dtype, path, kernel
     monkeypatch.setenv(build.ENABLED_ENV, "1" if path == "kernel" else "0")
     torch.manual_seed(0)
     model = nn.Sequential(
-        nn.Conv2d(3, 16, 3, dtype=dtype), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 6 * 6, 24, dtype=dtype)
+        nn.Conv2d(3, 16, 3, dtype=weight_dtype), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 6 * 6, 24, dtype=weight_dtype)
     )
     parameters = [model[0].weight, model[3].weight]
     with torch.no_grad():
@@ -182,4 +182,5 @@ def test_squash_mask_leaves_exactly_the_parametrized_weights(dtype, path, kernel
     assert model[0].weight is parameters[0] and model[3].weight is parameters[1], "the same Parameter objects"
     assert calls == [path == "kernel"] * 2, f"kernel taken {calls} with the {path} path"
     for layer, expected in zip((model[0], model[3]), parametrized, strict=True):
-        assert torch.equal(_bits(layer.weight.detach()), _bits(expected)), f"{type(layer).__name__} {dtype} {path}"
+        where = f"{type(layer).__name__} {weight_dtype} {path}"
+        assert torch.equal(_bits(layer.weight.detach()), _bits(expected)), where
