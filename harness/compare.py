@@ -118,11 +118,13 @@ class Change:
     @property
     def floor_ratio(self) -> float | None:
         """How much slower the machine got for this case: its floor's median ratio (its own, for a floor case)."""
-        if self.is_floor:
-            return self.time_ratio
+        return self.time_ratio if self.is_floor else self._floor_ratio("median")
+
+    def _floor_ratio(self, statistic: str) -> float | None:
+        """The case's floor's new over base ``statistic``; None when a run lacks the floor."""
         if self.base_floor is None or self.new_floor is None:
             return None
-        return _plain_ratio(self.new_floor, self.base_floor, "median")
+        return _plain_ratio(self.new_floor, self.base_floor, statistic)
 
     @property
     def relative(self) -> bool:
@@ -205,15 +207,11 @@ class Change:
             return False
         if self.is_floor:
             return True
-        if self.base_floor is None or self.new_floor is None:
+        floor = {statistic: self._floor_ratio(statistic) for statistic in ("median", "min")}
+        if None in floor.values():
             return False
-        floor_slower = all(
-            _plain_ratio(self.new_floor, self.base_floor, statistic) > 1 + threshold for statistic in ("median", "min")
-        )
-        beyond_floor = all(
-            self._ratio(statistic) / _plain_ratio(self.new_floor, self.base_floor, statistic) > 1 + threshold
-            for statistic in ("median", "min")
-        )
+        floor_slower = all(ratio > 1 + threshold for ratio in floor.values())
+        beyond_floor = all(self._ratio(statistic) / ratio > 1 + threshold for statistic, ratio in floor.items())
         return floor_slower and not beyond_floor
 
     def regressed(self, threshold: float, memory_noise: NoiseBand = MEMORY_NOISE) -> list[str]:

@@ -167,3 +167,14 @@ def library_of(source: KernelSource) -> ctypes.CDLL | None:
             stacklevel=2,
         )
         return None
+
+
+def kernel_function(source: KernelSource, symbol: str, argtypes: list) -> ctypes._CFuncPtr | None:
+    """``source``'s C function ``symbol`` (returning an int status) with its argument types, or None when kernels
+    are off (``enabled()``, read on every call) or the library is not available (``library_of`` warned)."""
+    library = library_of(source) if enabled() else None
+    if library is None:
+        return None
+    function = getattr(library, symbol)
+    function.restype, function.argtypes = ctypes.c_int, argtypes
+    return function

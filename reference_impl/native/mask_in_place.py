@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .build import KernelSource, enabled, library_of
+from .build import KernelSource, kernel_function
 from .threads import threads_for
 
 KERNEL = KernelSource(
@@ -31,15 +31,6 @@ CHUNK_ELEMENTS = 1 << 16
 enough that claiming costs nothing."""
 OK, BAD_ARGUMENT, DECLINED = 0, 1, 3
 _ARGUMENTS = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_int, ctypes.c_int64]
-
-
-def _kernel() -> ctypes._CFuncPtr | None:
-    library = library_of(KERNEL) if enabled() else None
-    if library is None:
-        return None
-    function = library.mask_in_place
-    function.restype, function.argtypes = ctypes.c_int, _ARGUMENTS
-    return function
 
 
 def applies(mask: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -74,7 +65,7 @@ def native_mask_in_place(mask: torch.Tensor, weight: torch.Tensor, *, threads: i
     """
     if not applies(mask, weight):
         return False
-    kernel = _kernel()
+    kernel = kernel_function(KERNEL, "mask_in_place", _ARGUMENTS)
     if kernel is None:
         return False
     status = kernel(

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .. import block_masks
-from .build import KernelSource, NativeKernelWarning, enabled, library_of
+from .build import KernelSource, NativeKernelWarning, kernel_function
 from .threads import threads_for
 
 KERNEL = KernelSource(
@@ -44,15 +44,6 @@ _ARGUMENTS = (
     + [ctypes.c_int64] * 6
     + [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
 )
-
-
-def _kernel() -> ctypes._CFuncPtr | None:
-    library = library_of(KERNEL) if enabled() else None
-    if library is None:
-        return None
-    function = library.weight_norm_mask
-    function.restype, function.argtypes = ctypes.c_int, _ARGUMENTS
-    return function
 
 
 def applies(mask: torch.Tensor, weight: torch.Tensor, block_shape: tuple[int, int]) -> bool:
@@ -99,7 +90,7 @@ def native_weight_norm_mask(
     count = block_masks.blocks_to_select(sparsity_level, blocks)
     if count == 0 or zeros_per_block == 0 or (count == blocks and zeros_per_block >= block_size):
         return False  # a fill: the readable version does it in one call
-    kernel = _kernel()
+    kernel = kernel_function(KERNEL, "weight_norm_mask", _ARGUMENTS)
     if kernel is None:
         return False
     # the kernel's one weight-sized buffer (a byte per block), from torch's allocator: memory measurements see it
